@@ -1,0 +1,41 @@
+# kgrag: two commands on a fresh machine.
+#   make run   - install, prepare the local model, ingest data/, serve the API on 127.0.0.1:8000, show an answer
+#   make test  - install, prepare the models, run the whole test suite
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := $(PY) -m pip
+STAMP := .venv/.installed
+
+.PHONY: install models run test test-fast lint clean-store
+
+$(PY):
+	python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): $(PY) pyproject.toml constraints.txt scripts/install-llama.sh
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	bash scripts/install-llama.sh $(PY)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	.venv/bin/kgrag model prepare --model qwen2.5-coder-1.5b
+	.venv/bin/kgrag model prepare --model smollm2-135m
+
+run: install
+	bash scripts/run.sh
+
+test: models
+	.venv/bin/pytest
+
+test-fast: install
+	.venv/bin/pytest -m "not slow"
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+
+clean-store:
+	rm -rf store

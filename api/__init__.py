@@ -1,0 +1,1 @@
+"""The HTTP API: answers, health, and (later) chat completions, documents, provenance and reviews."""

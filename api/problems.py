@@ -1,0 +1,50 @@
+"""Errors as RFC 9457 problem documents: one clear message, the fix, and the right status code."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from core.errors import KgragError
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem(status: int, code: str, title: str, detail: str, hint: str | None = None) -> JSONResponse:
+    body = {"type": f"https://kgrag.dev/problems/{code}", "title": title, "status": status, "detail": detail}
+    if hint:
+        body["hint"] = hint
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Map kgrag errors and request validation errors to problem documents (never a stack trace)."""
+
+    @app.exception_handler(KgragError)
+    async def kgrag_error(_: Request, exc: KgragError) -> JSONResponse:
+        return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, exc.hint)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{where}: {err.get('msg')}")
+        return problem(
+            422,
+            "invalid-request",
+            "Invalid request",
+            "; ".join(parts),
+            'send JSON like {"question": "..."}; see /docs',
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return problem(
+            500,
+            "internal-error",
+            "Internal error",
+            f"{type(exc).__name__}: {exc}",
+            "this is a bug; the server log has the details",
+        )

@@ -1,0 +1,1 @@
+"""Shared types, settings, errors and the model client. Imports no other kgrag package."""

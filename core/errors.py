@@ -1,0 +1,101 @@
+"""One error hierarchy for kgrag. Every error carries a message that names what is wrong and what to do."""
+
+from __future__ import annotations
+
+
+class KgragError(Exception):
+    """Root of every error kgrag raises on purpose; the CLI and API turn these into one clear line."""
+
+    #: HTTP status the API maps this error to.
+    http_status: int = 500
+    #: Short machine-readable slug used in API problem documents.
+    code: str = "internal-error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigurationError(KgragError):
+    """A setting is missing or invalid."""
+
+    http_status = 500
+    code = "configuration-error"
+
+
+class InputError(KgragError):
+    """The caller's input is invalid (an empty question, an unsupported file)."""
+
+    http_status = 422
+    code = "invalid-input"
+
+
+class StoreNotFoundError(KgragError):
+    """The store directory does not exist or holds no ingested documents."""
+
+    http_status = 503
+    code = "store-not-found"
+
+
+class StoreCorruptError(KgragError):
+    """A store file exists but cannot be read."""
+
+    http_status = 503
+    code = "store-corrupt"
+
+
+class ModelUnavailableError(KgragError):
+    """The model server cannot be reached or answered with an error."""
+
+    http_status = 503
+    code = "model-unavailable"
+
+
+class ModelOutputError(KgragError):
+    """The model answered, but not in the shape that was asked for (for example invalid JSON)."""
+
+    http_status = 502
+    code = "model-output-invalid"
+
+
+class DocumentParseError(KgragError):
+    """A source file could not be read or parsed; ingestion reports it and skips the file."""
+
+    http_status = 422
+    code = "document-unreadable"
+
+
+class PromptError(KgragError):
+    """A prompt template is missing, malformed, or was rendered with the wrong inputs."""
+
+    http_status = 500
+    code = "prompt-error"
+
+
+class WorkflowBuildError(KgragError):
+    """A workflow declaration is invalid: unknown step, unbound input, type mismatch, or a cycle."""
+
+    http_status = 500
+    code = "workflow-invalid"
+
+
+class WorkflowStepError(KgragError):
+    """A workflow step failed after its retries and no fallback handled it."""
+
+    http_status = 500
+    code = "workflow-step-failed"
+
+    def __init__(self, message: str, *, step: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+
+
+class AnswerNotFoundError(KgragError):
+    """No stored answer has the requested id."""
+
+    http_status = 404
+    code = "answer-not-found"

@@ -1,0 +1,213 @@
+"""Domain types shared by every layer: documents, chunks, graph facts, retrieval hits and the answer record."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def sha256_text(text: str) -> str:
+    """Hex sha256 of a string's UTF-8 bytes (content hashes of documents, chunks and templates)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Document(BaseModel):
+    """A source document as ingested: its full text is what citation offsets index into."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: str = Field(description="Where it came from: a file path, or path#id for a JSONL record.")
+    title: str = ""
+    text: str
+    sha256: str
+    media_type: str = "text/plain"
+
+
+class Chunk(BaseModel):
+    """A contiguous span of a document: ``document.text[start:end] == text``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    document_id: str
+    source: str
+    title: str = ""
+    text: str
+    start: int
+    end: int
+    ordinal: int
+    sha256: str
+
+
+class Entity(BaseModel):
+    """A named thing mentioned in chunks; ``id`` is derived from its normalised name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    type: str = "thing"
+    description: str = ""
+
+
+class Mention(BaseModel):
+    """An entity occurring in a chunk, with the character span inside the chunk text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entity_id: str
+    chunk_id: str
+    start: int | None = None
+    end: int | None = None
+
+
+class Fact(BaseModel):
+    """A subject-predicate-object statement between two entities, carrying the chunk it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subject: str = Field(description="Subject entity name.")
+    predicate: str
+    object: str = Field(description="Object entity name.")
+    chunk_id: str
+    subject_id: str = ""
+    object_id: str = ""
+    evidence_start: int | None = Field(default=None, description="Offset of the evidence inside the chunk text.")
+    evidence_end: int | None = None
+
+
+class Extraction(BaseModel):
+    """What an extractor found in one chunk."""
+
+    chunk_id: str
+    entities: list[Entity] = Field(default_factory=list)
+    mentions: list[Mention] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+    extractor: str = ""
+    error: str | None = None
+
+
+RetrievalMethod = Literal["dense", "bm25", "hybrid", "graph"]
+
+
+class RetrievedChunk(BaseModel):
+    """A chunk returned by retrieval with its score and the method that found it."""
+
+    chunk: Chunk
+    score: float
+    method: RetrievalMethod
+
+
+class GraphContext(BaseModel):
+    """Graph-derived context for a question: linked entities, their facts, and chunks that mention them."""
+
+    entities: list[Entity] = Field(default_factory=list)
+    facts: list[Fact] = Field(default_factory=list)
+    chunk_ids: list[str] = Field(default_factory=list)
+
+
+# ----- the answer contract (issue 2): later work extends it, never breaks it -----
+
+
+class Citation(BaseModel):
+    """A passage the answer relies on; ``text == document.text[start:end]``."""
+
+    chunk_id: str
+    document_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class FactCitation(BaseModel):
+    """A graph fact given to the model, with the chunk it came from."""
+
+    subject: str
+    predicate: str
+    object: str
+    chunk_id: str
+
+
+class PromptRef(BaseModel):
+    """The resolved prompt version used for an answer (never only a label)."""
+
+    name: str
+    version: int
+    sha256: str
+
+
+class WorkflowRef(BaseModel):
+    """The workflow name and version that produced an answer."""
+
+    name: str
+    version: str
+
+
+class RetrievalRef(BaseModel):
+    """One retrieval hit as recorded in provenance."""
+
+    chunk_id: str
+    score: float
+    method: RetrievalMethod
+
+
+GateDecision = Literal["released", "abstained", "review"]
+
+
+class GateScores(BaseModel):
+    """Scores from the answer gate; ``None`` where a metric did not run or failed."""
+
+    faithfulness: float | None = None
+    answer_relevancy: float | None = None
+
+
+class GateRecord(BaseModel):
+    """The gate's decision, its scores, and why it decided so."""
+
+    decision: GateDecision
+    scores: GateScores = Field(default_factory=GateScores)
+    reason: str = ""
+    duration_ms: float = 0.0
+
+
+StepStatus = Literal["ok", "failed", "skipped", "timeout"]
+
+
+class TraceEntry(BaseModel):
+    """One workflow step as it ran."""
+
+    step: str
+    started_at: str
+    duration_ms: float
+    status: StepStatus
+    attempts: int
+    error: str | None = None
+
+
+class Provenance(BaseModel):
+    """Everything needed to reproduce and audit an answer."""
+
+    prompt: PromptRef
+    workflow: WorkflowRef
+    model: str
+    retrieval: list[RetrievalRef] = Field(default_factory=list)
+    gate: GateRecord
+    trace: list[TraceEntry] = Field(default_factory=list)
+    draft: str = Field(default="", description="The model's text before the gate decided (kept for review).")
+
+
+class AnswerRecord(BaseModel):
+    """The answer API's response body, stored verbatim in the audit store before it is returned."""
+
+    answer_id: str
+    question: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    facts: list[FactCitation] = Field(default_factory=list)
+    provenance: Provenance
+    created_at: str

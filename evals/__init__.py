@@ -1,0 +1,1 @@
+"""The answer gate (scored before release) and the offline benchmark harness."""

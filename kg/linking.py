@@ -1,0 +1,127 @@
+"""Entity linking: which graph entities does a question talk about?"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from core.types import Entity
+from kg.base import GraphStore
+from kg.names import STOPWORDS, is_stopword_span, normalize_name
+from kg.offline_extractor import find_entity_spans
+
+#: Longest word n-gram of the question tried as an entity name.
+MAX_NGRAM = 4
+#: Shortest normalised span that may be matched fuzzily.
+MIN_FUZZY_CHARS = 4
+#: Fuzzy matches must be about as long as the span: rapidfuzz's WRatio scores a short span inside a long name
+#: (``"university"`` in ``"university of chicago"``) at 90, which would link every common word.
+MAX_FUZZY_LENGTH_RATIO = 1.5
+
+_WORD = re.compile(r"\w+(?:['\u2019\-]\w+)*")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    first: int  # index of the first word
+    last: int  # index of the last word (inclusive)
+    normalised: str
+
+
+class EntityLinker:
+    """Links a question to graph entities by normalised name, then by fuzzy match.
+
+    Candidate spans are the offline extractor's entities in the question, then every word n-gram
+    (n <= 4), longest first; in a question that capitalises names, single lowercase words are not tried.
+    A span matching a normalised entity name exactly is linked; remaining spans of at least four characters
+    that neither are nor start or end with a stopword are matched with rapidfuzz ``WRatio`` (score >=
+    ``fuzzy_threshold``, lengths within a factor 1.5). Words of a linked span are not reused. The name index
+    is read from the store once and cached; call :meth:`refresh` after the graph changes.
+    """
+
+    def __init__(self, store: GraphStore, fuzzy_threshold: float = 90) -> None:
+        self.store = store
+        self.fuzzy_threshold = fuzzy_threshold
+        self._index: dict[str, str] | None = None
+        self._names: list[str] = []
+
+    def refresh(self) -> None:
+        """Reload the name index from the store."""
+        self._index = self.store.entity_names()
+        self._names = list(self._index)
+
+    def _name_index(self) -> dict[str, str]:
+        if self._index is None:
+            self.refresh()
+        assert self._index is not None
+        return self._index
+
+    @staticmethod
+    def _candidates(question: str) -> list[_Candidate]:
+        words = [(m.start(), m.end()) for m in _WORD.finditer(question)]
+        # In a question that capitalises its names, a lone lowercase word ("country", "state") names nothing.
+        cased = any(question[start].isupper() for start, _end in words[1:])
+        candidates: list[_Candidate] = []
+        for span in sorted(find_entity_spans(question), key=lambda s: s.start - s.end):
+            covered = [i for i, (start, end) in enumerate(words) if start >= span.start and end <= span.end]
+            normalised = normalize_name(span.name)
+            if covered and normalised and not is_stopword_span(normalised):
+                candidates.append(_Candidate(covered[0], covered[-1], normalised))
+        for n in range(min(MAX_NGRAM, len(words)), 0, -1):
+            for first in range(len(words) - n + 1):
+                last = first + n - 1
+                normalised = normalize_name(question[words[first][0] : words[last][1]])
+                tokens = normalised.split()
+                if not tokens or tokens[0] in STOPWORDS or tokens[-1] in STOPWORDS:
+                    continue
+                if n == 1 and cased and question[words[first][0]].islower():
+                    continue
+                candidates.append(_Candidate(first, last, normalised))
+        return candidates
+
+    def _fuzzy(self, normalised: str) -> str | None:
+        if len(normalised) < MIN_FUZZY_CHARS or not self._names:
+            return None
+        matches = process.extract(
+            normalised, self._names, scorer=fuzz.WRatio, score_cutoff=self.fuzzy_threshold, limit=10
+        )
+        for name, _score, _index in matches:
+            longer, shorter = max(len(name), len(normalised)), min(len(name), len(normalised))
+            if longer <= MAX_FUZZY_LENGTH_RATIO * shorter:
+                return name
+        return None
+
+    def link(self, question: str) -> list[Entity]:
+        """Entities the question names, in the order they appear in it (each once)."""
+        index = self._name_index()
+        if not index:
+            return []
+        candidates = self._candidates(question)
+        used: set[int] = set()
+        linked: dict[int, str] = {}  # first word -> entity id
+
+        def take(candidate: _Candidate, ent_id: str) -> None:
+            used.update(range(candidate.first, candidate.last + 1))
+            linked.setdefault(candidate.first, ent_id)
+
+        def free(candidate: _Candidate) -> bool:
+            return not any(i in used for i in range(candidate.first, candidate.last + 1))
+
+        for candidate in candidates:
+            if free(candidate) and candidate.normalised in index:
+                take(candidate, index[candidate.normalised])
+        for candidate in candidates:
+            if free(candidate):
+                name = self._fuzzy(candidate.normalised)
+                if name is not None:
+                    take(candidate, index[name])
+        entities: list[Entity] = []
+        seen: set[str] = set()
+        for _first, ent_id in sorted(linked.items()):
+            entity = self.store.get_entity(ent_id)
+            if entity is not None and ent_id not in seen:
+                seen.add(ent_id)
+                entities.append(entity)
+        return entities

@@ -1,0 +1,310 @@
+"""The default graph store: a networkx MultiDiGraph kept in memory and persisted as node-link JSON."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from core.errors import StoreCorruptError
+from core.types import Chunk, Document, Entity, Extraction, Fact
+from kg.names import ENTITY_PREFIX, entity_id, normalize_name
+
+DOCUMENT_PREFIX = "doc:"
+CHUNK_PREFIX = "chunk:"
+
+#: Edge kinds (the ``kind`` attribute of every edge).
+CONTAINS = "contains"
+MENTIONS = "mentions"
+FACT = "fact"
+
+
+def document_node(document_id: str) -> str:
+    """Node id of a document."""
+    return DOCUMENT_PREFIX + document_id
+
+
+def chunk_node(chunk_id: str) -> str:
+    """Node id of a chunk."""
+    return CHUNK_PREFIX + chunk_id
+
+
+def fact_key(predicate: str, chunk_id: str) -> str:
+    """Edge key of a fact: the same predicate from the same chunk is one edge, however often it is added."""
+    return f"{predicate}|{chunk_id}"
+
+
+class NetworkxGraphStore:
+    """A :class:`kg.base.GraphStore` over a networkx ``MultiDiGraph``, saved to one JSON file.
+
+    Node ids are ``doc:<id>``, ``chunk:<id>`` and ``ent:<normalised name>``; each node has a ``kind``
+    attribute (``document``, ``chunk`` or ``entity``). Edges: document -contains-> chunk, chunk -mentions->
+    entity (key ``mentions|start|end``), entity -fact-> entity (key ``predicate|chunk_id``). Every write is
+    idempotent. The file, if it exists, is loaded by the constructor; :meth:`save` replaces it atomically.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        if self.path.exists():
+            self.graph = self._load(self.path)
+
+    # ----- persistence -----
+
+    @staticmethod
+    def _load(path: Path) -> nx.MultiDiGraph:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or "nodes" not in data or "edges" not in data:
+                raise ValueError("not a node-link graph (no 'nodes'/'edges')")
+            graph = nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, nx.NetworkXError) as exc:
+            raise StoreCorruptError(
+                f"graph file {path} cannot be read: {type(exc).__name__}: {exc}",
+                hint="delete it and ingest the documents again",
+            ) from exc
+        if not isinstance(graph, nx.MultiDiGraph):
+            raise StoreCorruptError(f"graph file {path} does not hold a directed multigraph")
+        return graph
+
+    def save(self) -> None:
+        """Write the graph as node-link JSON to a temporary file beside the target, then ``os.replace`` it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = nx.node_link_data(self.graph, edges="edges")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+
+    # ----- writes -----
+
+    def upsert_document(self, document: Document) -> None:
+        """Add or update a document node (metadata only: the text lives in the document store)."""
+        self.graph.add_node(
+            document_node(document.id),
+            kind="document",
+            source=document.source,
+            title=document.title,
+            sha256=document.sha256,
+            media_type=document.media_type,
+        )
+
+    def upsert_chunks(self, chunks: Sequence[Chunk]) -> None:
+        """Add or update chunk nodes and their document -contains-> chunk edges."""
+        for chunk in chunks:
+            node = chunk_node(chunk.id)
+            self.graph.add_node(
+                node,
+                kind="chunk",
+                document_id=chunk.document_id,
+                source=chunk.source,
+                title=chunk.title,
+                start=chunk.start,
+                end=chunk.end,
+                ordinal=chunk.ordinal,
+                sha256=chunk.sha256,
+            )
+            doc = document_node(chunk.document_id)
+            if doc not in self.graph:
+                self.graph.add_node(doc, kind="document", source=chunk.source, title=chunk.title)
+            self.graph.add_edge(doc, node, key=CONTAINS, kind=CONTAINS)
+
+    def _ensure_chunk(self, chunk_id: str) -> str:
+        node = chunk_node(chunk_id)
+        if node not in self.graph:
+            self.graph.add_node(node, kind="chunk", document_id="")
+        return node
+
+    def _merge_entity(self, ent_id: str, name: str, type_: str = "thing", description: str = "") -> None:
+        if ent_id in self.graph:
+            attrs = self.graph.nodes[ent_id]
+            forms: list[str] = attrs.setdefault("surface_forms", [])
+            if name and name not in forms:
+                forms.append(name)
+            if attrs.get("type", "thing") == "thing" and type_ and type_ != "thing":
+                attrs["type"] = type_
+            if len(description) > len(attrs.get("description", "")):
+                attrs["description"] = description
+            return
+        self.graph.add_node(
+            ent_id,
+            kind="entity",
+            name=name,
+            type=type_ or "thing",
+            description=description,
+            surface_forms=[name] if name else [],
+        )
+
+    def add_extraction(self, extraction: Extraction) -> None:
+        """Add one chunk's entities, mentions and facts; adding the same extraction again changes nothing."""
+        chunk = self._ensure_chunk(extraction.chunk_id)
+        for entity in extraction.entities:
+            self._merge_entity(entity.id, entity.name, entity.type, entity.description)
+        for mention in extraction.mentions:
+            if mention.entity_id not in self.graph:
+                self._merge_entity(mention.entity_id, mention.entity_id.removeprefix(ENTITY_PREFIX))
+            source = chunk
+            if mention.chunk_id != extraction.chunk_id:
+                source = self._ensure_chunk(mention.chunk_id)
+            self.graph.add_edge(
+                source,
+                mention.entity_id,
+                key=f"{MENTIONS}|{mention.start}|{mention.end}",
+                kind=MENTIONS,
+                start=mention.start,
+                end=mention.end,
+            )
+        for fact in extraction.facts:
+            subject_id = fact.subject_id or entity_id(fact.subject)
+            object_id = fact.object_id or entity_id(fact.object)
+            self._merge_entity(subject_id, fact.subject)
+            self._merge_entity(object_id, fact.object)
+            self._ensure_chunk(fact.chunk_id)
+            self.graph.add_edge(
+                subject_id,
+                object_id,
+                key=fact_key(fact.predicate, fact.chunk_id),
+                kind=FACT,
+                predicate=fact.predicate,
+                chunk_id=fact.chunk_id,
+                evidence_start=fact.evidence_start,
+                evidence_end=fact.evidence_end,
+            )
+
+    # ----- reads -----
+
+    def _is(self, node: str, kind: str) -> bool:
+        return node in self.graph and self.graph.nodes[node].get("kind") == kind
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        """The entity with this id, or None."""
+        if not self._is(entity_id, "entity"):
+            return None
+        attrs = self.graph.nodes[entity_id]
+        return Entity(
+            id=entity_id,
+            name=attrs.get("name", ""),
+            type=attrs.get("type", "thing"),
+            description=attrs.get("description", ""),
+        )
+
+    def surface_forms(self, entity_id: str) -> list[str]:
+        """Every spelling of the entity seen in the extractions, first seen first."""
+        if not self._is(entity_id, "entity"):
+            return []
+        return list(self.graph.nodes[entity_id].get("surface_forms", []))
+
+    def entity_names(self) -> dict[str, str]:
+        """Normalised name (of the display name and of every surface form) -> entity id."""
+        names: dict[str, str] = {}
+        for node, attrs in self.graph.nodes(data=True):
+            if attrs.get("kind") != "entity":
+                continue
+            names.setdefault(node.removeprefix(ENTITY_PREFIX), node)
+            for form in attrs.get("surface_forms", []):
+                normalised = normalize_name(form)
+                if normalised:
+                    names.setdefault(normalised, node)
+        return names
+
+    def _fact(self, subject_id: str, object_id: str, attrs: dict[str, Any]) -> Fact:
+        return Fact(
+            subject=self.graph.nodes[subject_id].get("name", subject_id),
+            predicate=attrs["predicate"],
+            object=self.graph.nodes[object_id].get("name", object_id),
+            chunk_id=attrs["chunk_id"],
+            subject_id=subject_id,
+            object_id=object_id,
+            evidence_start=attrs.get("evidence_start"),
+            evidence_end=attrs.get("evidence_end"),
+        )
+
+    def facts_about(self, entity_ids: Iterable[str], *, limit: int) -> list[Fact]:
+        """Facts touching the entities: those between two of them first, then the rest, in entity order."""
+        wanted = [e for e in dict.fromkeys(entity_ids) if self._is(e, "entity")]
+        wanted_set = set(wanted)
+        seen: set[tuple[str, str, str]] = set()
+        between: list[Fact] = []
+        touching: list[Fact] = []
+        for ent in wanted:
+            edges = [
+                *self.graph.out_edges(ent, keys=True, data=True),
+                *self.graph.in_edges(ent, keys=True, data=True),
+            ]
+            for u, v, key, attrs in edges:
+                if attrs.get("kind") != FACT or (u, v, key) in seen:
+                    continue
+                seen.add((u, v, key))
+                fact = self._fact(u, v, attrs)
+                (between if u in wanted_set and v in wanted_set else touching).append(fact)
+        return (between + touching)[: max(limit, 0)]
+
+    def chunks_mentioning(self, entity_ids: Iterable[str], *, limit: int) -> list[str]:
+        """Chunk ids ranked by how many of the entities they mention, then by mention count, then by id."""
+        distinct: dict[str, set[str]] = {}
+        total: dict[str, int] = {}
+        for ent in dict.fromkeys(entity_ids):
+            if not self._is(ent, "entity"):
+                continue
+            for u, _v, attrs in self.graph.in_edges(ent, data=True):
+                if attrs.get("kind") != MENTIONS:
+                    continue
+                distinct.setdefault(u, set()).add(ent)
+                total[u] = total.get(u, 0) + 1
+        ranked = sorted(distinct, key=lambda node: (-len(distinct[node]), -total[node], node))
+        return [node.removeprefix(CHUNK_PREFIX) for node in ranked[: max(limit, 0)]]
+
+    def has_chunk(self, chunk_id: str) -> bool:
+        """Whether the chunk was upserted or had an extraction added."""
+        return self._is(chunk_node(chunk_id), "chunk")
+
+    def document_of(self, chunk_id: str) -> str | None:
+        """Id of the document that contains the chunk, following the contains edge; None if unknown."""
+        node = chunk_node(chunk_id)
+        if not self._is(node, "chunk"):
+            return None
+        for u, _v, attrs in self.graph.in_edges(node, data=True):
+            if attrs.get("kind") == CONTAINS:
+                return str(u).removeprefix(DOCUMENT_PREFIX)
+        return None
+
+    def walk_fact_provenance(self, fact: Fact) -> tuple[str, str] | None:
+        """``(chunk_id, document_id)`` reached from the stored fact edge -> its chunk -> its document.
+
+        None when the fact is not in the graph or its chunk is not contained in a known document.
+        """
+        subject_id = fact.subject_id or entity_id(fact.subject)
+        object_id = fact.object_id or entity_id(fact.object)
+        key = fact_key(fact.predicate, fact.chunk_id)
+        if not self.graph.has_edge(subject_id, object_id, key=key):
+            return None
+        chunk_id = str(self.graph.edges[subject_id, object_id, key]["chunk_id"])
+        document_id = self.document_of(chunk_id)
+        return None if document_id is None else (chunk_id, document_id)
+
+    def counts(self) -> dict[str, int]:
+        """Numbers of documents, chunks, entities, mentions and facts."""
+        result = {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+        for _node, kind in self.graph.nodes(data="kind"):
+            plural = {"document": "documents", "chunk": "chunks", "entity": "entities"}.get(kind)
+            if plural:
+                result[plural] += 1
+        for _u, _v, kind in self.graph.edges(data="kind"):
+            if kind == MENTIONS:
+                result["mentions"] += 1
+            elif kind == FACT:
+                result["facts"] += 1
+        return result

@@ -1,0 +1,127 @@
+"""Wiring: build the components a command or the API needs from typed settings (no string lookup tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evals.disabled_gate import DisabledGate
+from evals.ragas_gate import RagasGate
+from prompts.registry import FilePromptRegistry
+
+from core.errors import ModelUnavailableError
+from core.llm import ModelClient
+from core.settings import Settings
+from evals.base import AnswerGate
+from kg.base import Extractor
+from kg.graph_context import GraphContextBuilder
+from kg.linking import EntityLinker
+from kg.llm_extractor import LLMExtractor
+from kg.offline_extractor import OfflineExtractor
+from pipelines.answer import AnswerService
+from pipelines.ingest import Ingestor, ProgressReporter
+from pipelines.store import KnowledgeStore
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.hybrid import HybridRetriever
+
+
+def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    return SentenceTransformerEmbedder(
+        model_path=settings.embedding.model_path,
+        batch_size=settings.embedding.batch_size,
+        device=settings.embedding.device,
+    )
+
+
+def prompt_registry(settings: Settings) -> FilePromptRegistry:
+    return FilePromptRegistry(settings.prompts.directory)
+
+
+def open_store(
+    settings: Settings, embedder: SentenceTransformerEmbedder, *, create: bool, store_dir: Path | None = None
+) -> KnowledgeStore:
+    root = store_dir or settings.store_dir
+    opener = KnowledgeStore.open_or_create if create else KnowledgeStore.open_existing
+    return opener(root, embedding_model=embedder.model_name, dimension=embedder.dimension)
+
+
+def build_extractor(settings: Settings) -> Extractor:
+    if settings.extraction.extractor == "offline":
+        return OfflineExtractor()
+    client = ModelClient.from_settings(settings)
+    client.served_models()  # fail now, with the fix, rather than on the first chunk
+    registry = prompt_registry(settings)
+    template = registry.resolve("extraction", settings.extraction.prompt_label)
+    return LLMExtractor(client, template, registry.render, max_retries=settings.extraction.max_retries)
+
+
+def build_ingestor(
+    settings: Settings,
+    store: KnowledgeStore,
+    embedder: SentenceTransformerEmbedder,
+    progress: ProgressReporter | None = None,
+) -> Ingestor:
+    return Ingestor(store, embedder, build_extractor(settings), settings.chunking, progress)
+
+
+def build_gate(settings: Settings, client: ModelClient, embedder: SentenceTransformerEmbedder) -> AnswerGate:
+    if not settings.gate.enabled:
+        return DisabledGate()
+    return RagasGate(
+        client,
+        embedder,
+        faithfulness_threshold=settings.gate.faithfulness_threshold,
+        answer_relevancy_threshold=settings.gate.answer_relevancy_threshold,
+        answer_relevancy_strictness=settings.gate.answer_relevancy_strictness,
+        timeout_s=settings.gate.timeout_s,
+        retries=settings.gate.retries,
+    )
+
+
+def build_answer_service(
+    settings: Settings, store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> AnswerService:
+    r = settings.retrieval
+    retriever = HybridRetriever(
+        embedder,
+        store.vectors,
+        store.keywords,
+        store.chunks,
+        mode=r.mode,
+        top_k=r.top_k,
+        candidates=r.candidates,
+        rrf_k=r.rrf_k,
+        dense_weight=r.dense_weight,
+        bm25_weight=r.bm25_weight,
+    )
+    graph_context = GraphContextBuilder(
+        store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks
+    )
+    client = ModelClient.from_settings(settings)
+    return AnswerService(
+        retriever=retriever,
+        graph_context=graph_context,
+        chunks=store.chunks,
+        registry=prompt_registry(settings),
+        client=client,
+        gate=build_gate(settings, client, embedder),
+        audit=store.audit,
+        prompt_label=settings.prompts.label,
+        top_k=r.top_k,
+        graph_chunks=r.graph_chunks,
+        max_facts=r.max_facts,
+        max_question_chars=settings.api.max_question_chars,
+        model_timeout_s=settings.llm_timeout_s,
+        gate_timeout_s=settings.gate.timeout_s * 2 + 60,
+    )
+
+
+def check_model(settings: Settings) -> list[str]:
+    """Models served at the configured endpoint; raises ModelUnavailableError with the fix if unreachable."""
+    client = ModelClient.from_settings(settings)
+    served = client.served_models()
+    if served and settings.llm_model not in served:
+        raise ModelUnavailableError(
+            f"model {settings.llm_model!r} is not served at {settings.llm_base_url} (it serves: {', '.join(served)})",
+            hint="set KGRAG_LLM_MODEL to one of those, or start the right model with `kgrag model serve`",
+        )
+    return served

@@ -1,0 +1,56 @@
+"""Types and protocol of the prompt registry."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from core.types import PromptRef
+
+
+class PromptTemplate(BaseModel):
+    """One immutable version of a prompt, loaded from ``prompts/templates/<name>.v<version>.yaml``.
+
+    ``inputs`` declares the variables the template uses; a missing or extra one fails at load time.
+    ``sha256`` is the hash of the template file's content.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: int
+    description: str
+    owner: str
+    inputs: tuple[str, ...]
+    system: str
+    user: str
+    sha256: str
+
+    def ref(self) -> PromptRef:
+        return PromptRef(name=self.name, version=self.version, sha256=self.sha256)
+
+
+class RenderedPrompt(BaseModel):
+    """A template rendered with its inputs: chat messages plus the version they came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    template: PromptRef
+    messages: tuple[dict[str, str], ...]
+    rendered_sha256: str
+
+    def as_messages(self) -> list[dict[str, str]]:
+        return [dict(m) for m in self.messages]
+
+
+class PromptRegistry(Protocol):
+    """Serves prompt versions by name and version or by label (``production``, ``staging``...)."""
+
+    def get(self, name: str, version: int) -> PromptTemplate: ...
+
+    def resolve(self, name: str, label: str = "production") -> PromptTemplate: ...
+
+    def render(self, template: PromptTemplate, **inputs: Any) -> RenderedPrompt:
+        """Render with exactly the declared inputs; a missing or unexpected one raises ``PromptError``."""
+        ...

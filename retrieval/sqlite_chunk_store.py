@@ -1,0 +1,257 @@
+"""Documents and chunks in one SQLite file: the citation source of truth and the chunk <-> vector id mapping."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from core.errors import InputError, StoreCorruptError
+from core.types import Chunk, Document
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    media_type TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    vector_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    document_id TEXT NOT NULL REFERENCES documents(id),
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    "start" INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    ordinal INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_document ON chunks(document_id, ordinal);
+"""
+
+_CHUNK_COLUMNS = 'vector_id, id, document_id, source, title, text, "start", "end", ordinal, sha256'
+_DOCUMENT_COLUMNS = "id, source, title, text, sha256, media_type"
+#: Stay well under SQLite's limit on bound parameters per statement.
+_BATCH = 500
+_ITER_PAGE = 1000
+
+
+def _chunk(row: Sequence[Any]) -> Chunk:
+    return Chunk(
+        id=row[1],
+        document_id=row[2],
+        source=row[3],
+        title=row[4],
+        text=row[5],
+        start=row[6],
+        end=row[7],
+        ordinal=row[8],
+        sha256=row[9],
+    )
+
+
+def _document(row: Sequence[Any]) -> Document:
+    return Document(id=row[0], source=row[1], title=row[2], text=row[3], sha256=row[4], media_type=row[5])
+
+
+class SqliteChunkStore:
+    """Stores documents and their chunks in the SQLite file ``path``; each chunk gets an int vector id.
+
+    Vector ids come from an ``AUTOINCREMENT`` key, so an id is never handed out twice, even after the chunk that
+    held it was deleted: a stale id in the vector index can never point at a different chunk. One connection is
+    shared by all threads and serialised by a lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreCorruptError(f"cannot open the chunk store {self.path}: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreCorruptError(
+                f"the chunk store {self.path} is not a readable SQLite database: {exc}",
+                hint="re-run ingestion into a new store directory",
+            ) from exc
+
+    # ----- writing -----
+
+    def put_document(self, document: Document, chunks: Sequence[Chunk]) -> tuple[list[int], list[int]]:
+        """Store a document and its chunks, replacing any older version of the same document id.
+
+        Returns ``(vector_ids, replaced_vector_ids)``: the new vector id of each chunk, in order, and the vector
+        ids of the older version's chunks that were removed. Everything happens in one transaction.
+        """
+        for chunk in chunks:
+            if chunk.document_id != document.id:
+                raise InputError(f"chunk {chunk.id} belongs to document {chunk.document_id}, not {document.id}")
+            if not 0 <= chunk.start <= chunk.end <= len(document.text):
+                raise InputError(f"chunk {chunk.id} spans [{chunk.start}, {chunk.end}) outside document {document.id}")
+            if document.text[chunk.start : chunk.end] != chunk.text:
+                raise InputError(f"chunk {chunk.id} text is not document {document.id} text[start:end]")
+        if len({c.id for c in chunks}) != len(chunks):
+            raise InputError(f"duplicate chunk ids in document {document.id}")
+
+        with self._lock, self._transaction():
+            replaced = self._delete_locked(document.id)
+            self._conn.execute(
+                f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                (document.id, document.source, document.title, document.text, document.sha256, document.media_type),
+            )
+            vector_ids: list[int] = []
+            for chunk in chunks:
+                try:
+                    cursor = self._conn.execute(
+                        'INSERT INTO chunks (id, document_id, source, title, text, "start", "end", ordinal, sha256) '
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            chunk.id,
+                            chunk.document_id,
+                            chunk.source,
+                            chunk.title,
+                            chunk.text,
+                            chunk.start,
+                            chunk.end,
+                            chunk.ordinal,
+                            chunk.sha256,
+                        ),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise InputError(
+                        f"chunk id {chunk.id} is already used by another document",
+                        hint="chunk ids must be unique across the store",
+                    ) from exc
+                assert cursor.lastrowid is not None
+                vector_ids.append(int(cursor.lastrowid))
+        return vector_ids, replaced
+
+    def delete_document(self, document_id: str) -> list[int]:
+        """Delete a document and its chunks; return the removed chunks' vector ids (``[]`` if it was absent)."""
+        with self._lock, self._transaction():
+            return self._delete_locked(document_id)
+
+    def _delete_locked(self, document_id: str) -> list[int]:
+        rows = self._conn.execute(
+            "SELECT vector_id FROM chunks WHERE document_id = ? ORDER BY ordinal, vector_id", (document_id,)
+        ).fetchall()
+        self._conn.execute("DELETE FROM chunks WHERE document_id = ?", (document_id,))
+        self._conn.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+        return [int(row[0]) for row in rows]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` if the block raises. Call with the lock held."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ----- reading -----
+
+    def get_document(self, document_id: str) -> Document | None:
+        """The document with this id, or ``None``."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?", (document_id,)
+            ).fetchone()
+        return _document(row) if row else None
+
+    def list_documents(self) -> list[Document]:
+        """Every stored document, ordered by id."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY id").fetchall()
+        return [_document(row) for row in rows]
+
+    def get_chunk(self, chunk_id: str) -> Chunk | None:
+        """The chunk with this id, or ``None``."""
+        with self._lock:
+            row = self._conn.execute(f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE id = ?", (chunk_id,)).fetchone()
+        return _chunk(row) if row else None
+
+    def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, Chunk]:
+        """Map each known vector id to its chunk; unknown ids are left out."""
+        result: dict[int, Chunk] = {}
+        for row in self._select_in("vector_id", [int(v) for v in vector_ids]):
+            result[int(row[0])] = _chunk(row)
+        return result
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """Map each known chunk id to its chunk; unknown ids are left out."""
+        return {row[1]: _chunk(row) for row in self._select_in("id", list(chunk_ids))}
+
+    def vector_ids_for_document(self, document_id: str) -> list[int]:
+        """The vector ids of a document's chunks, in chunk order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT vector_id FROM chunks WHERE document_id = ? ORDER BY ordinal, vector_id", (document_id,)
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def _select_in(self, column: str, keys: list[Any]) -> list[Sequence[Any]]:
+        rows: list[Sequence[Any]] = []
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for i in range(0, len(unique), _BATCH):
+                batch = unique[i : i + _BATCH]
+                marks = ", ".join("?" * len(batch))
+                rows.extend(
+                    self._conn.execute(
+                        f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE {column} IN ({marks})", batch
+                    ).fetchall()
+                )
+        return rows
+
+    def iter_chunks(self) -> Iterator[Chunk]:
+        """Every chunk, in vector id (insertion) order, read page by page."""
+        last = -1
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE vector_id > ? ORDER BY vector_id LIMIT ?",
+                    (last, _ITER_PAGE),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _chunk(row)
+            last = int(rows[-1][0])
+
+    def document_count(self) -> int:
+        """How many documents are stored."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def chunk_count(self) -> int:
+        """How many chunks are stored."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    # ----- lifecycle -----
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> SqliteChunkStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

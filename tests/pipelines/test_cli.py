@@ -1,0 +1,109 @@
+"""The real ``kgrag`` command in a subprocess: clear one-line errors, exit codes, and a real answer."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA_DIR, RunningModelServer, free_port
+
+KGRAG = str(Path(sys.executable).parent / "kgrag")
+
+
+def kgrag(*args: str, env: dict[str, str] | None = None, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "RAGAS_DO_NOT_TRACK": "true",
+        "COLUMNS": "200",
+        **(env or {}),
+    }
+    return subprocess.run([KGRAG, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def assert_clear_error(proc: subprocess.CompletedProcess[str], code: int, fragment: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert fragment in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "fix:" in proc.stderr
+
+
+def test_ask_without_a_store_names_the_fix(tmp_path: Path) -> None:
+    proc = kgrag("ask", "Who founded Northwind?", "--store", str(tmp_path / "missing"))
+    assert_clear_error(proc, 1, "no kgrag store at")
+    assert "kgrag ingest" in proc.stderr
+
+
+def test_ask_with_an_empty_question_is_bad_input(sample_store: Path) -> None:
+    assert_clear_error(kgrag("ask", "  ", "--store", str(sample_store)), 2, "the question is empty")
+
+
+def test_ask_with_unreachable_model_names_the_fix(sample_store: Path) -> None:
+    proc = kgrag(
+        "ask",
+        "Who founded Northwind?",
+        "--store",
+        str(sample_store),
+        env={"KGRAG_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"},
+    )
+    assert_clear_error(proc, 1, "is not reachable")
+    assert "kgrag model serve" in proc.stderr
+
+
+def test_model_status_reports_unreachable_endpoint() -> None:
+    proc = kgrag("model", "status", env={"KGRAG_LLM_BASE_URL": f"http://127.0.0.1:{free_port()}/v1"})
+    assert_clear_error(proc, 1, "is not reachable")
+    assert "endpoint" in proc.stdout
+
+
+def test_ingest_reports_unreadable_files_and_exits_partial(tmp_path: Path) -> None:
+    (tmp_path / "bad.txt").write_bytes(b"\x00\x01binary")
+    proc = kgrag("ingest", str(DATA_DIR), str(tmp_path / "bad.txt"), "--store", str(tmp_path / "store"), "--json")
+    assert proc.returncode == 3, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["documents_added"] == 6
+    assert [s["reason"] for s in report["skipped"]] == [
+        f"{tmp_path / 'bad.txt'}: binary file (only txt, md, html, pdf and jsonl are ingested)"
+    ]
+    again = kgrag("ingest", str(DATA_DIR), "--store", str(tmp_path / "store"))
+    assert again.returncode == 0, again.stderr
+    assert "0 added, 0 changed, 6 unchanged" in again.stdout
+
+
+def test_ingest_of_nothing_fails(tmp_path: Path) -> None:
+    proc = kgrag("ingest", str(tmp_path / "nope"), "--store", str(tmp_path / "store"))
+    assert proc.returncode == 1
+    assert "does not exist" in proc.stdout
+
+
+def test_unknown_extractor_is_bad_input(tmp_path: Path) -> None:
+    assert_clear_error(
+        kgrag("ingest", str(DATA_DIR), "--store", str(tmp_path), "--extractor", "magic"),
+        2,
+        "unknown extractor",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_ask_json_with_qwen(sample_store: Path, qwen_server: RunningModelServer) -> None:
+    proc = kgrag(
+        "ask",
+        "Who founded Northwind Robotics?",
+        "--store",
+        str(sample_store),
+        "--json",
+        env={"KGRAG_LLM_BASE_URL": qwen_server.base_url, "KGRAG_LLM_MODEL": qwen_server.name},
+    )
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["provenance"]["gate"]["decision"] == "released", record["provenance"]["gate"]
+    assert "Okafor" in record["answer"] and "Brandt" in record["answer"]
+    assert any("founded in 2014" in c["text"] for c in record["citations"])
+    steps = [t["step"] for t in record["provenance"]["trace"]]
+    assert {"retrieve", "graph_context", "assemble", "generate", "gate"} <= set(steps)

@@ -1,0 +1,133 @@
+"""FaissVectorIndex: add/search/remove, persistence round trip, corrupt files and dimension checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigurationError, InputError, StoreCorruptError
+from retrieval.faiss_index import FaissVectorIndex
+
+DIM = 16
+
+
+def unit_vectors(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_empty_index_search_returns_nothing(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    assert len(index) == 0
+    assert index.search(unit_vectors(rng, 1)[0], 5) == []
+
+
+def test_add_and_search_finds_each_vector_first(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    vectors = unit_vectors(rng, 20)
+    ids = list(range(100, 120))
+    index.add(ids, vectors)
+    assert len(index) == 20
+    for vid, vector in zip(ids, vectors, strict=True):
+        hits = index.search(vector, 3)
+        assert hits[0][0] == vid
+        assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    # Scores are inner products.
+    hits = index.search(vectors[0], 20)
+    expected = {vid: float(vectors[0] @ v) for vid, v in zip(ids, vectors, strict=True)}
+    for vid, score in hits:
+        assert score == pytest.approx(expected[vid], abs=1e-5)
+
+
+def test_k_larger_than_index_returns_all(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    index.add([1, 2, 3], unit_vectors(rng, 3))
+    hits = index.search(unit_vectors(rng, 1)[0], 50)
+    assert sorted(vid for vid, _ in hits) == [1, 2, 3]
+
+
+def test_remove_really_removes(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    vectors = unit_vectors(rng, 5)
+    index.add([10, 11, 12, 13, 14], vectors)
+    assert index.remove([11, 13, 999]) == 2
+    assert len(index) == 3
+    hits = index.search(vectors[1], 10)
+    assert {vid for vid, _ in hits} == {10, 12, 14}
+    assert index.remove([11]) == 0
+    assert index.remove([]) == 0
+    # A removed id can be added again (the chunk store never does, but the index allows it).
+    index.add([11], vectors[1:2])
+    assert index.search(vectors[1], 1)[0][0] == 11
+
+
+def test_save_and_reload_round_trip(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "store" / "vectors.faiss"
+    index = FaissVectorIndex(path, DIM)
+    vectors = unit_vectors(rng, 8)
+    index.add(list(range(8)), vectors)
+    index.remove([3])
+    index.save()
+    assert path.is_file()
+    assert [p.name for p in path.parent.iterdir()] == ["vectors.faiss"], "no temp files left behind"
+
+    reloaded = FaissVectorIndex(path, DIM)
+    assert len(reloaded) == 7
+    assert 3 not in reloaded and 4 in reloaded
+    for i in (0, 4, 7):
+        assert reloaded.search(vectors[i], 2) == index.search(vectors[i], 2)
+    assert {vid for vid, _ in reloaded.search(vectors[3], 10)} == {0, 1, 2, 4, 5, 6, 7}
+
+    # Saving again replaces the file with the new state.
+    reloaded.remove([0])
+    reloaded.save()
+    assert len(FaissVectorIndex(path, DIM)) == 6
+
+
+def test_unsaved_changes_are_not_persisted(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "vectors.faiss"
+    index = FaissVectorIndex(path, DIM)
+    index.add([1], unit_vectors(rng, 1))
+    index.save()
+    index.add([2], unit_vectors(rng, 1))
+    assert len(FaissVectorIndex(path, DIM)) == 1
+
+
+def test_corrupt_file_raises_store_corrupt_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.faiss"
+    path.write_bytes(b"definitely not a faiss index")
+    with pytest.raises(StoreCorruptError, match="vectors.faiss"):
+        FaissVectorIndex(path, DIM)
+
+
+def test_dimension_mismatch_on_add_and_search(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    with pytest.raises(InputError, match="dimension"):
+        index.add([1], unit_vectors(rng, 1, dim=DIM + 1))
+    with pytest.raises(InputError, match="2 ids for 3 vectors"):
+        index.add([1, 2], unit_vectors(rng, 3))
+    with pytest.raises(InputError, match="dimension"):
+        index.search(np.ones(DIM + 1, dtype=np.float32), 1)
+    assert len(index) == 0
+
+
+def test_duplicate_ids_are_rejected(tmp_path: Path, rng: np.random.Generator) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+    index.add([1, 2], unit_vectors(rng, 2))
+    with pytest.raises(InputError, match="already in the index"):
+        index.add([2, 3], unit_vectors(rng, 2))
+    with pytest.raises(InputError, match="duplicate"):
+        index.add([4, 4], unit_vectors(rng, 2))
+    assert len(index) == 2
+
+
+def test_loading_with_another_dimension_is_a_configuration_error(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "vectors.faiss"
+    index = FaissVectorIndex(path, DIM)
+    index.add([1], unit_vectors(rng, 1))
+    index.save()
+    with pytest.raises(ConfigurationError, match="dimension 16"):
+        FaissVectorIndex(path, 384)
