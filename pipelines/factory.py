@@ -63,20 +63,6 @@ def build_ingestor(
     return Ingestor(store, embedder, build_extractor(settings), settings.chunking, progress)
 
 
-def build_gate(settings: Settings, client: ModelClient, embedder: SentenceTransformerEmbedder) -> AnswerGate:
-    if not settings.gate.enabled:
-        return DisabledGate()
-    return RagasGate(
-        client,
-        embedder,
-        faithfulness_threshold=settings.gate.faithfulness_threshold,
-        answer_relevancy_threshold=settings.gate.answer_relevancy_threshold,
-        answer_relevancy_strictness=settings.gate.answer_relevancy_strictness,
-        timeout_s=settings.gate.timeout_s,
-        retries=settings.gate.retries,
-    )
-
-
 def build_answer_service(
     settings: Settings, store: KnowledgeStore, embedder: SentenceTransformerEmbedder
 ) -> AnswerService:
@@ -103,7 +89,7 @@ def build_answer_service(
         chunks=store.chunks,
         registry=prompt_registry(settings),
         client=client,
-        gate=build_gate(settings, client, embedder),
+        gate=build_gate(settings.gate, client, embedder),
         audit=store.audit,
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
