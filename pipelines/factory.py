@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evals.disabled_gate import DisabledGate
-from evals.ragas_gate import RagasGate
-from prompts.registry import FilePromptRegistry
-
 from core.errors import ModelUnavailableError
 from core.llm import ModelClient
 from core.settings import Settings
-from evals.base import AnswerGate
+from evals.factory import build_gate
 from kg.base import Extractor
 from kg.graph_context import GraphContextBuilder
 from kg.linking import EntityLinker
@@ -20,6 +16,7 @@ from kg.offline_extractor import OfflineExtractor
 from pipelines.answer import AnswerService
 from pipelines.ingest import Ingestor, ProgressReporter
 from pipelines.store import KnowledgeStore
+from prompts.registry import FilePromptRegistry
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.hybrid import HybridRetriever
 
