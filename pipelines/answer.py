@@ -3,19 +3,15 @@ gate, and record the provenance before the answer is returned."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 
-from prompts.constants import ABSTENTION_TEXT
 from pydantic import BaseModel
 
 from core.errors import InputError
 from core.llm import ModelClient
 from core.types import (
     AnswerRecord,
-    Chunk,
-    Citation,
     Fact,
     FactCitation,
     GateRecord,
@@ -28,15 +24,15 @@ from core.types import (
 from evals.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.audit_store import AuditStore
+from pipelines.citations import align_citations
 from pipelines.workflow import CompiledWorkflow, RetryPolicy, Workflow
 from prompts.base import PromptRegistry, RenderedPrompt
+from prompts.constants import ABSTENTION_TEXT
 from retrieval.base import ChunkStore, Retriever
 
 WORKFLOW_NAME = "answer"
 WORKFLOW_VERSION = "1"
 REVIEW_TEXT = "This answer is being held for human review before release."
-_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_WORD = re.compile(r"\w+")
 
 
 class Passages(BaseModel):
@@ -166,43 +162,6 @@ class GateStep:
         return GateOutcome(record=self.gate.evaluate(question, text, [p.chunk.text for p in passages]))
 
 
-def cited_numbers(text: str) -> list[int]:
-    """Passage numbers cited with markers like ``[2]`` or ``[1, 3]``, in first-seen order."""
-    numbers: list[int] = []
-    for match in _MARKER.finditer(text):
-        for part in match.group(1).split(","):
-            n = int(part)
-            if n not in numbers:
-                numbers.append(n)
-    return numbers
-
-
-def _best_overlap(text: str, passages: list[RetrievedChunk]) -> list[RetrievedChunk]:
-    words = {w.lower() for w in _WORD.findall(text) if len(w) > 3}
-    scored = [(len(words & {w.lower() for w in _WORD.findall(p.chunk.text)}), i) for i, p in enumerate(passages)]
-    best = max(scored, default=(0, -1))
-    return [passages[best[1]]] if best[0] > 0 else []
-
-
-def citations_for(text: str, passages: list[RetrievedChunk]) -> list[Citation]:
-    """Citations for the passages the answer marks; without markers, the passage sharing most words with it."""
-    numbers = [n for n in cited_numbers(text) if 1 <= n <= len(passages)]
-    chosen = [passages[n - 1] for n in numbers] if numbers else _best_overlap(text, passages)
-    return [citation(p.chunk, p.score) for p in chosen]
-
-
-def citation(chunk: Chunk, score: float) -> Citation:
-    return Citation(
-        chunk_id=chunk.id,
-        document_id=chunk.document_id,
-        source=chunk.source,
-        start=chunk.start,
-        end=chunk.end,
-        text=chunk.text,
-        score=round(score, 6),
-    )
-
-
 class AnswerService:
     """Answers questions through the declared answer workflow and stores each record before returning it."""
 
@@ -274,7 +233,7 @@ class AnswerService:
         generation = run.output("generate", Generation)
         gate = run.output("gate", GateOutcome).record
         if gate.decision == "released":
-            text, citations = generation.text, citations_for(generation.text, assembled.passages)
+            text, citations = align_citations(generation.text, assembled.passages)
         elif gate.decision == "review":
             text, citations = REVIEW_TEXT, []
         else:

@@ -54,7 +54,9 @@ class SentenceTransformerEmbedder:
             )
 
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
         try:
             model = SentenceTransformer(str(path), device=device, local_files_only=True)
         except Exception as exc:

@@ -3,7 +3,7 @@
 set -euo pipefail
 PY="${1:-.venv/bin/python}"
 VERSION=0.3.36
-CACHE="${KGRAG_CACHE_DIR:-$HOME/.cache/kgrag}/wheels"
+CACHE="${KGRAG_MODEL_SERVER__CACHE_DIR:-$HOME/.cache/kgrag}/wheels"
 mkdir -p "$CACHE"
 wheel=$(ls "$CACHE"/llama_cpp_python-"$VERSION"-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$wheel" ]; then
