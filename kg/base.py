@@ -23,6 +23,16 @@ class GraphStore(Protocol):
         """Add the entities, mentions and facts one extractor found in one chunk (idempotent)."""
         ...
 
+    def remove_chunks(self, chunk_ids: Iterable[str]) -> dict[str, int]:
+        """Remove chunks with everything only they support (reference counting).
+
+        Removes the chunk nodes, their mentions, every fact whose source chunk is removed, each entity that no
+        remaining chunk mentions and no remaining fact uses, and each document left without chunks. Facts and
+        entities still supported by another chunk are untouched. Returns counts of what was removed
+        (``chunks``, ``mentions``, ``facts``, ``entities``, ``documents``).
+        """
+        ...
+
     def get_entity(self, entity_id: str) -> Entity | None: ...
 
     def entity_names(self) -> dict[str, str]:

@@ -184,6 +184,40 @@ class NetworkxGraphStore:
                 evidence_end=fact.evidence_end,
             )
 
+    def remove_chunks(self, chunk_ids: Iterable[str]) -> dict[str, int]:
+        """Remove chunks and whatever only they supported; see :meth:`kg.base.GraphStore.remove_chunks`."""
+        removed = {"chunks": 0, "mentions": 0, "facts": 0, "entities": 0, "documents": 0}
+        ids = set(chunk_ids)
+        nodes = [chunk_node(c) for c in ids if self._is(chunk_node(c), "chunk")]
+        touched_entities: set[str] = set()
+        touched_documents: set[str] = set()
+        for node in nodes:
+            for _, ent, data in self.graph.out_edges(node, data=True):
+                if data.get("kind") == MENTIONS:
+                    removed["mentions"] += 1
+                    touched_entities.add(ent)
+            touched_documents.update(u for u, _ in self.graph.in_edges(node) if self._is(u, "document"))
+        stale_facts = [
+            (u, v, k)
+            for u, v, k, data in self.graph.edges(keys=True, data=True)
+            if data.get("kind") == FACT and data.get("chunk_id") in ids
+        ]
+        for u, v, k in stale_facts:
+            self.graph.remove_edge(u, v, key=k)
+            touched_entities.update((u, v))
+        removed["facts"] = len(stale_facts)
+        self.graph.remove_nodes_from(nodes)
+        removed["chunks"] = len(nodes)
+        for ent in touched_entities:
+            if self._is(ent, "entity") and self.graph.degree(ent) == 0:
+                self.graph.remove_node(ent)
+                removed["entities"] += 1
+        for doc in touched_documents:
+            if not any(self._is(v, "chunk") for v in self.graph.successors(doc)):
+                self.graph.remove_node(doc)
+                removed["documents"] += 1
+        return removed
+
     # ----- reads -----
 
     def _is(self, node: str, kind: str) -> bool:

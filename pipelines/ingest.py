@@ -138,6 +138,10 @@ class Ingestor:
         with self._timed(report, "index"):
             offset = 0
             for doc, chunks in chunked:
+                old = self.store.chunks.chunks_by_vector_ids(self.store.chunks.vector_ids_for_document(doc.id))
+                stale = {c.id for c in old.values()} - {c.id for c in chunks}
+                if stale:
+                    self.store.graph.remove_chunks(stale)
                 vector_ids, replaced = self.store.chunks.put_document(doc, chunks)
                 if replaced:
                     self.store.vectors.remove(replaced)

@@ -179,6 +179,35 @@ class GraphStoreContract:
         assert store.counts()["entities"] == 3
         assert store.counts()["mentions"] == 4
 
+    def test_removing_a_chunk_removes_only_what_it_alone_supports(self, store: GraphStore) -> None:
+        ingest_hand_built(store)
+        again = Fact(subject="Marie Curie", predicate="won", object="Nobel Prize", chunk_id="bio#0")
+        store.add_extraction(Extraction(chunk_id="bio#0", facts=[again]))
+        removed = store.remove_chunks(["bio#0"])
+        assert removed == {"chunks": 1, "mentions": 2, "facts": 2, "entities": 1, "documents": 0}
+        assert not store.has_chunk("bio#0") and store.has_chunk("bio#1")
+        assert store.get_entity(WARSAW) is None  # only bio#0 mentioned it
+        assert store.get_entity(CURIE) is not None and store.get_entity(NOBEL) is not None
+        assert _fact_set(store.facts_about([CURIE], limit=10)) == {(CURIE, "won", NOBEL, "bio#1")}
+        assert store.chunks_mentioning([CURIE], limit=10) == ["bio#1"]
+        assert store.counts() == {"documents": 1, "chunks": 1, "entities": 2, "mentions": 2, "facts": 1}
+
+    def test_removing_every_chunk_empties_the_store(self, store: GraphStore) -> None:
+        extractions = ingest_real(store)
+        ingest_hand_built(store)
+        chunk_ids = {e.chunk_id for e in extractions} | {"bio#0", "bio#1"}
+        before = store.counts()
+        removed = store.remove_chunks(chunk_ids)
+        assert removed["chunks"] == before["chunks"] and removed["facts"] == before["facts"]
+        assert store.counts() == {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+        assert store.remove_chunks(["no-such-chunk"]) == {
+            "chunks": 0,
+            "mentions": 0,
+            "facts": 0,
+            "entities": 0,
+            "documents": 0,
+        }
+
     def test_entity_from_a_fact_alone_is_created(self, store: GraphStore) -> None:
         fact = Fact(subject="Ada Lovelace", predicate="worked with", object="Charles Babbage", chunk_id="x#0")
         store.add_extraction(Extraction(chunk_id="x#0", facts=[fact]))

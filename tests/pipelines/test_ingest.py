@@ -51,6 +51,8 @@ def test_reingest_skips_unchanged_and_replaces_changed(tmp_path: Path, embedder)
     assert (changed.documents_changed, changed.documents_unchanged) == (1, 5)
     counts = store.counts()
     assert counts["chunks"] == counts["vectors"] == counts["bm25"]
+    assert counts["graph_chunks"] == counts["chunks"], "replaced chunks must leave the graph"
+    assert all(store.graph.has_chunk(c.id) for c in store.chunks.iter_chunks())
     hits = store.keywords.search("office dog Biscuit", 1)
     chunk = store.chunks.get_chunk(hits[0][0])
     assert chunk is not None and "Biscuit" in chunk.text
