@@ -6,7 +6,15 @@ PY := .venv/bin/python
 PIP := $(PY) -m pip
 STAMP := .venv/.installed
 
-.PHONY: install models run test test-fast lint clean-store
+.PHONY: install models run test test-fast lint clean-store system-deps
+
+# Debian packages some tests drive: chromium (Playwright uses it; no browser download) and PostgreSQL 15 (the tests
+# start their own server on 127.0.0.1). Needs root or passwordless sudo; skipped when both are present.
+system-deps:
+	@if ! command -v chromium >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium postgresql-15; \
+	fi
 
 $(PY):
 	python3 -m venv .venv

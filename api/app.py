@@ -5,20 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
+from api.auth import KeyRing, require
+from api.chat import build_router as chat_routes
+from api.compliance import build_router as compliance_routes
+from api.limits import BodySizeLimit
 from api.problems import install_problem_handlers
-from core.errors import KgragError, StoreNotFoundError
+from api.state import AppState, answer_service, reopen_if_newer
+from api.ui import build_router as ui_routes
+from core.errors import KgragError
 from core.settings import Settings, load_settings
 from core.types import AnswerRecord
-
-if TYPE_CHECKING:
-    from pipelines.answer import AnswerService
-    from pipelines.store import KnowledgeStore
 
 log = logging.getLogger("kgrag.api")
 
@@ -41,23 +41,19 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-@dataclass
-class AppState:
-    """What the app holds for its lifetime: the settings, and the answer service once the store is open."""
-
-    settings: Settings
-    service: AnswerService | None = None
-    store: KnowledgeStore | None = None
-    startup_error: KgragError | None = None
-
-
 def _open(state: AppState) -> None:
-    from pipelines.factory import build_answer_service, load_embedder, open_store
+    from core.llm import ModelClient
+    from pipelines.conversation import QuestionRewriter
+    from pipelines.factory import build_answer_service, build_audit, load_embedder, open_store, prompt_registry
 
     try:
-        embedder = load_embedder(state.settings)
+        embedder = state.embedder = load_embedder(state.settings)
         state.store = open_store(state.settings, embedder, create=False)
-        state.service = build_answer_service(state.settings, state.store, embedder)
+        state.audit = build_audit(state.settings, state.store)
+        state.service = build_answer_service(state.settings, state.store, embedder, audit=state.audit)
+        state.rewriter = QuestionRewriter(
+            ModelClient.from_settings(state.settings), prompt_registry(state.settings), state.settings.prompts.label
+        )
     except KgragError as exc:
         log.error("store not available: %s", exc)
         state.startup_error = exc
@@ -79,23 +75,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Answers from an organisation's documents, with citations, graph facts and provenance.",
     )
     app.state.kgrag = state
+    app.state.keyring = KeyRing(state.settings.api.keys)
+    if app.state.keyring.enabled:
+        log.info("API keys: %d configured; every /v1 endpoint needs one", len(state.settings.api.keys))
+    else:
+        log.warning("no API keys configured (KGRAG_API__KEYS): authentication is OFF; bind to 127.0.0.1 only")
     install_problem_handlers(app)
+    api = state.settings.api
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=api.max_body_bytes,
+        max_upload_bytes=api.max_upload_bytes,
+        upload_prefix="/v1/documents",
+    )
 
-    def service(request: Request) -> AnswerService:
-        st: AppState = request.app.state.kgrag
-        if st.service is None:
-            raise st.startup_error or StoreNotFoundError("the store is not open yet")
-        return st.service
-
-    @app.post("/v1/answer", response_model=AnswerRecord, tags=["answers"])
+    @app.post("/v1/answer", response_model=AnswerRecord, tags=["answers"], dependencies=[Depends(require("chat"))])
     def answer(body: AnswerRequest, request: Request) -> AnswerRecord:
         """Answer a question; the record (citations, facts, provenance) is stored before it is returned."""
-        return service(request).answer(body.question)
+        return answer_service(request).answer(body.question)
 
-    @app.get("/v1/answers/{answer_id}", response_model=AnswerRecord, tags=["answers"])
-    def get_answer(answer_id: str, request: Request) -> AnswerRecord:
-        """A stored answer record by id."""
-        return service(request).audit.get(answer_id)
+    app.include_router(chat_routes())
+    app.include_router(compliance_routes())
+    app.include_router(ui_routes())
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz(request: Request, response: Response) -> Health:
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from core.llm import ModelClient
 
         st: AppState = request.app.state.kgrag
+        reopen_if_newer(st)
         reachable, detail = True, None
         try:
             ModelClient.from_settings(st.settings).served_models(timeout_s=2.0)

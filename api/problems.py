@@ -5,17 +5,25 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import KgragError
 
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(status: int, code: str, title: str, detail: str, hint: str | None = None) -> JSONResponse:
-    body = {"type": f"https://kgrag.dev/problems/{code}", "title": title, "status": status, "detail": detail}
+def problem(
+    status: int, code: str, title: str, detail: str, hint: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, object] = {
+        "type": f"https://kgrag.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if hint:
         body["hint"] = hint
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -23,7 +31,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(KgragError)
     async def kgrag_error(_: Request, exc: KgragError) -> JSONResponse:
-        return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, exc.hint)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, exc.hint, headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no route {request.method} {request.url.path}"
+        return problem(
+            exc.status_code, f"http-{exc.status_code}", detail, detail, "see /docs for the API", dict(exc.headers or {})
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -36,7 +54,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "invalid-request",
             "Invalid request",
             "; ".join(parts),
-            'send JSON like {"question": "..."}; see /docs',
+            "fix the named fields; see /docs for the request schema",
         )
 
     @app.exception_handler(Exception)

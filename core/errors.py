@@ -99,3 +99,45 @@ class AnswerNotFoundError(KgragError):
 
     http_status = 404
     code = "answer-not-found"
+
+
+class StoreBusyError(KgragError):
+    """Another ingestion run holds the store's lock."""
+
+    http_status = 409
+    code = "store-busy"
+
+
+class AuthenticationError(KgragError):
+    """No API key, or one that matches no configured key."""
+
+    http_status = 401
+    code = "unauthorized"
+
+
+class PermissionDeniedError(KgragError):
+    """The API key is valid but lacks the role the endpoint needs."""
+
+    http_status = 403
+    code = "forbidden"
+
+
+class PayloadTooLargeError(KgragError):
+    """A request body is over the configured size limit."""
+
+    http_status = 413
+    code = "payload-too-large"
+
+
+class ModelNotFoundError(KgragError):
+    """A chat request names a model (answer workflow) that this server does not offer."""
+
+    http_status = 404
+    code = "model-not-found"
+
+
+class GraphBackendError(KgragError):
+    """The configured graph database (Neo4j-compatible, over Bolt) cannot be reached or used."""
+
+    http_status = 503
+    code = "graph-backend-unavailable"

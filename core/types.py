@@ -187,6 +187,24 @@ class TraceEntry(BaseModel):
     status: StepStatus
     attempts: int
     error: str | None = None
+    input_ids: dict[str, str] = Field(
+        default_factory=dict, description="Each bound input's content id (sha256 prefix of its JSON), by parameter."
+    )
+    output_id: str | None = Field(default=None, description="Content id of the step's output; None if none.")
+    reason: str | None = Field(default=None, description="Why a step was skipped (the branch condition not met).")
+
+
+GuardrailAction = Literal["block", "sanitise", "review", "record"]
+
+
+class GuardrailViolation(BaseModel):
+    """A guardrail check that fired, where, and what the workflow did about it."""
+
+    check: str = Field(description="e.g. injection, pii, empty, too_long, must_cite, system_prompt_leak")
+    where: Literal["question", "passage", "answer"]
+    action: GuardrailAction
+    detail: str = ""
+    chunk_id: str | None = None
 
 
 class Provenance(BaseModel):
@@ -199,6 +217,10 @@ class Provenance(BaseModel):
     gate: GateRecord
     trace: list[TraceEntry] = Field(default_factory=list)
     draft: str = Field(default="", description="The model's text before the gate decided (kept for review).")
+    guardrails: list[GuardrailViolation] = Field(
+        default_factory=list, description="Guardrail checks that fired on the question, passages or answer."
+    )
+    prompt_label: str | None = Field(default=None, description="The label the prompt version was resolved from.")
 
 
 class AnswerRecord(BaseModel):

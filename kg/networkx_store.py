@@ -242,13 +242,15 @@ class NetworkxGraphStore:
         return list(self.graph.nodes[entity_id].get("surface_forms", []))
 
     def entity_names(self) -> dict[str, str]:
-        """Normalised name (of the display name and of every surface form) -> entity id."""
-        names: dict[str, str] = {}
-        for node, attrs in self.graph.nodes(data=True):
-            if attrs.get("kind") != "entity":
-                continue
-            names.setdefault(node.removeprefix(ENTITY_PREFIX), node)
-            for form in attrs.get("surface_forms", []):
+        """Normalised name -> entity id: every entity's own name, then its surface forms (entities in id order).
+
+        An entity's own name always maps to itself; a surface form shared by several entities maps to the first
+        of them by id, so every store gives the same answer.
+        """
+        entities = sorted(node for node, kind in self.graph.nodes(data="kind") if kind == "entity")
+        names = {node.removeprefix(ENTITY_PREFIX): node for node in entities}
+        for node in entities:
+            for form in self.graph.nodes[node].get("surface_forms", []):
                 normalised = normalize_name(form)
                 if normalised:
                     names.setdefault(normalised, node)
@@ -267,7 +269,11 @@ class NetworkxGraphStore:
         )
 
     def facts_about(self, entity_ids: Iterable[str], *, limit: int) -> list[Fact]:
-        """Facts touching the entities: those between two of them first, then the rest, in entity order."""
+        """Facts touching the entities: those between two of them first, then the rest.
+
+        Within each group, in the order of ``entity_ids``: each entity's outgoing facts (by object id, then key),
+        then its incoming facts (by subject id, then key).
+        """
         wanted = [e for e in dict.fromkeys(entity_ids) if self._is(e, "entity")]
         wanted_set = set(wanted)
         seen: set[tuple[str, str, str]] = set()
@@ -275,8 +281,8 @@ class NetworkxGraphStore:
         touching: list[Fact] = []
         for ent in wanted:
             edges = [
-                *self.graph.out_edges(ent, keys=True, data=True),
-                *self.graph.in_edges(ent, keys=True, data=True),
+                *sorted(self.graph.out_edges(ent, keys=True, data=True), key=lambda e: (e[1], e[2])),
+                *sorted(self.graph.in_edges(ent, keys=True, data=True), key=lambda e: (e[0], e[2])),
             ]
             for u, v, key, attrs in edges:
                 if attrs.get("kind") != FACT or (u, v, key) in seen:

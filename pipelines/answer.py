@@ -1,5 +1,9 @@
-"""The answer workflow: retrieve and fetch graph context (concurrently), assemble the versioned prompt, generate,
-gate, and record the provenance before the answer is returned."""
+"""The answer workflow: check the question against the prompt's guardrails, retrieve and fetch graph context
+(concurrently), assemble the versioned prompt, generate, gate (output guardrails first), retry with the strict prompt
+if the gate failed, and record the provenance before the answer is returned.
+
+The workflow itself is declared in ``pipelines/workflows/answer.yaml``; this module supplies its components.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from core.types import (
     FactCitation,
     GateRecord,
     GraphContext,
+    GuardrailViolation,
     Provenance,
     RetrievalRef,
     RetrievedChunk,
@@ -25,14 +30,25 @@ from evals.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.audit_store import AuditStore
 from pipelines.citations import align_citations
-from pipelines.workflow import CompiledWorkflow, RetryPolicy, Workflow
+from pipelines.workflow import CompiledWorkflow, WorkflowRun
+from pipelines.workflow_spec import WorkflowSpec, default_workflows_dir
 from prompts.base import PromptRegistry, RenderedPrompt
 from prompts.constants import ABSTENTION_TEXT
+from prompts.guardrails import Guardrails, summarise
 from retrieval.base import ChunkStore, Retriever
 
 WORKFLOW_NAME = "answer"
-WORKFLOW_VERSION = "1"
 REVIEW_TEXT = "This answer is being held for human review before release."
+BLOCKED_TEXT = "This question was blocked by a guardrail and was not answered."
+STRICT_STEPS = ("assemble_strict", "generate_strict", "gate_strict")
+
+
+class GuardedQuestion(BaseModel):
+    """The question after the input guardrails (possibly sanitised) and what they found."""
+
+    question: str
+    violations: list[GuardrailViolation]
+    blocked: bool
 
 
 class Passages(BaseModel):
@@ -54,6 +70,7 @@ class AssembledContext(BaseModel):
     prompt: RenderedPrompt
     passages: list[RetrievedChunk]
     facts: list[Fact]
+    violations: list[GuardrailViolation] = []
 
 
 class Generation(BaseModel):
@@ -64,9 +81,24 @@ class Generation(BaseModel):
 
 
 class GateOutcome(BaseModel):
-    """The gate's record for the draft."""
+    """The gate's record for the draft, the output guardrails that fired, and whether a strict retry may help."""
 
     record: GateRecord
+    violations: list[GuardrailViolation] = []
+    retryable: bool = False
+
+
+class GuardInputStep:
+    """Input guardrails on the question: a blocking violation stops retrieval and generation (branch)."""
+
+    def __init__(self, guardrails: Guardrails | None) -> None:
+        self.guardrails = guardrails
+
+    def run(self, question: str) -> GuardedQuestion:
+        if self.guardrails is None:
+            return GuardedQuestion(question=question, violations=[], blocked=False)
+        check = self.guardrails.check_question(question)
+        return GuardedQuestion(question=check.question, violations=check.violations, blocked=check.blocked)
 
 
 class RetrieveStep:
@@ -100,15 +132,27 @@ class GraphContextStep:
 class AssembleContextStep:
     """Fit retrieved passages, graph passages and graph facts into the production answer prompt."""
 
-    def __init__(self, registry: PromptRegistry, label: str, graph_chunks: int, max_facts: int) -> None:
+    def __init__(
+        self,
+        registry: PromptRegistry,
+        label: str,
+        graph_chunks: int,
+        max_facts: int,
+        *,
+        prompt: str = "answer",
+        guardrails: Guardrails | None = None,
+    ) -> None:
         self.registry = registry
         self.label = label
         self.graph_chunks = graph_chunks
         self.max_facts = max_facts
+        self.prompt = prompt
+        self.guardrails = guardrails
 
     def run(
         self,
         question: str,
+        request_id: str,
         passages: list[RetrievedChunk],
         graph: GraphContext,
         graph_chunks: list[RetrievedChunk],
@@ -121,9 +165,19 @@ class AssembleContextStep:
             if hit.chunk.id not in seen:
                 chosen.append(hit)
                 seen.add(hit.chunk.id)
+        violations: list[GuardrailViolation] = []
+        if self.guardrails is not None:
+            kept = []
+            for hit in chosen:
+                found = self.guardrails.check_passage(hit.chunk.id, hit.chunk.text)
+                violations += found
+                if not any(v.action in ("sanitise", "block") for v in found):
+                    kept.append(hit)
+            chosen = [] if any(v.action == "block" for v in violations) else kept
         number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
-        facts = sorted(graph.facts, key=lambda f: f.chunk_id not in number)[: self.max_facts]
-        template = self.registry.resolve("answer", self.label)
+        facts = [f for f in graph.facts if f.chunk_id in number or not violations]
+        facts = sorted(facts, key=lambda f: f.chunk_id not in number)[: self.max_facts]
+        template = self.registry.resolve(self.prompt, self.label, request_id=request_id)
         prompt = self.registry.render(
             template,
             question=question,
@@ -138,7 +192,7 @@ class AssembleContextStep:
                 for f in facts
             ],
         )
-        return AssembledContext(prompt=prompt, passages=chosen, facts=facts)
+        return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations)
 
 
 class GenerateStep:
@@ -153,13 +207,34 @@ class GenerateStep:
 
 
 class GateStep:
-    """Score the draft before release."""
+    """Score the draft before release: the prompt's output guardrails first (cheap), then the gate's metrics."""
 
-    def __init__(self, gate: AnswerGate) -> None:
+    def __init__(self, gate: AnswerGate, guardrails: Guardrails | None = None) -> None:
         self.gate = gate
+        self.guardrails = guardrails
 
-    def run(self, question: str, text: str, passages: list[RetrievedChunk]) -> GateOutcome:
-        return GateOutcome(record=self.gate.evaluate(question, text, [p.chunk.text for p in passages]))
+    def run(self, question: str, text: str, passages: list[RetrievedChunk], prompt: RenderedPrompt) -> GateOutcome:
+        violations: list[GuardrailViolation] = []
+        if self.guardrails is not None:
+            system = next((m["content"] for m in prompt.messages if m["role"] == "system"), "")
+            # Judge citations after alignment: a sentence the model forgot to mark but that a passage supports
+            # counts as cited; only an answer no passage supports fails "must cite".
+            aligned, _ = align_citations(text, passages)
+            violations = self.guardrails.check_answer(aligned, system)
+        blocking = [v for v in violations if v.action == "block"]
+        reviewing = [v for v in violations if v.action == "review"]
+        if blocking:
+            record = GateRecord(decision="abstained", reason="guardrail: " + summarise(blocking))
+        elif reviewing:
+            record = GateRecord(decision="review", reason="guardrail: " + summarise(reviewing))
+        else:
+            record = self.gate.evaluate(question, text, [p.chunk.text for p in passages])
+        retryable = (
+            record.decision != "released"
+            and text.strip() != ABSTENTION_TEXT
+            and not record.reason.startswith("gate_error")
+        )
+        return GateOutcome(record=record, violations=violations, retryable=retryable)
 
 
 class AnswerService:
@@ -182,37 +257,34 @@ class AnswerService:
         max_question_chars: int = 2000,
         model_timeout_s: float = 600.0,
         gate_timeout_s: float = 1200.0,
+        strict_retry: bool = False,
+        strict_prompt: str = "answer_strict",
     ) -> None:
         self.audit = audit
         self.max_question_chars = max_question_chars
-        self.workflow: CompiledWorkflow = (
-            Workflow(WORKFLOW_NAME, WORKFLOW_VERSION, inputs={"question": str})
-            .step("retrieve", RetrieveStep(retriever, top_k), timeout_s=60)
-            .step("graph_context", GraphContextStep(graph_context, chunks), timeout_s=60)
-            .step(
-                "assemble",
-                AssembleContextStep(registry, prompt_label, graph_chunks, max_facts),
-                bind={
-                    "passages": "retrieve.items",
-                    "graph": "graph_context.context",
-                    "graph_chunks": "graph_context.chunks",
-                },
-            )
-            .step(
-                "generate",
-                GenerateStep(client),
-                bind={"prompt": "assemble.prompt"},
-                retry=RetryPolicy(attempts=2, wait_s=1.0),
-                timeout_s=model_timeout_s,
-            )
-            .step(
-                "gate",
-                GateStep(gate),
-                bind={"text": "generate.text", "passages": "assemble.passages"},
-                timeout_s=gate_timeout_s,
-            )
-            .build()
-        )
+        self.registry = registry
+        self.prompt_label = prompt_label
+        guardrails = registry.guardrails("answer")
+        strict_guardrails = registry.guardrails(strict_prompt) if strict_retry else None
+        spec = WorkflowSpec.load(default_workflows_dir() / "answer.yaml")
+        if not strict_retry:
+            spec = spec.without(STRICT_STEPS, version_suffix="-no-strict-retry")
+        components = {
+            "guard_input": GuardInputStep(guardrails),
+            "retrieve": RetrieveStep(retriever, top_k),
+            "graph_context": GraphContextStep(graph_context, chunks),
+            "assemble": AssembleContextStep(registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails),
+            "generate": GenerateStep(client),
+            "gate": GateStep(gate, guardrails),
+            "assemble_strict": AssembleContextStep(
+                registry, prompt_label, graph_chunks, max_facts, prompt=strict_prompt, guardrails=strict_guardrails
+            ),
+            "gate_strict": GateStep(gate, strict_guardrails),
+        }
+        timeouts = {"generate": model_timeout_s, "gate": gate_timeout_s}
+        if strict_retry:
+            timeouts |= {"generate_strict": model_timeout_s, "gate_strict": gate_timeout_s}
+        self.workflow: CompiledWorkflow = spec.build(components, timeouts=timeouts)
 
     def validate_question(self, question: str) -> str:
         cleaned = question.strip() if isinstance(question, str) else ""
@@ -228,38 +300,68 @@ class AnswerService:
     def answer(self, question: str) -> AnswerRecord:
         """Answer one question; the returned record has already been written to the audit store."""
         question = self.validate_question(question)
-        run = self.workflow.run({"question": question})
-        assembled = run.output("assemble", AssembledContext)
-        generation = run.output("generate", Generation)
-        gate = run.output("gate", GateOutcome).record
-        if gate.decision == "released":
-            text, citations = align_citations(generation.text, assembled.passages)
+        answer_id = uuid.uuid4().hex
+        run = self.workflow.run({"question": question, "request_id": answer_id})
+        record = self._record(answer_id, run)
+        self.audit.save(record)
+        return record
+
+    def _record(self, answer_id: str, run: WorkflowRun) -> AnswerRecord:
+        guarded = run.output("guard_input", GuardedQuestion)
+        assembled: AssembledContext | None = run.maybe("assemble_strict", AssembledContext) or run.maybe(
+            "assemble", AssembledContext
+        )
+        generation: Generation | None = run.maybe("generate_strict", Generation) or run.maybe("generate", Generation)
+        outcome: GateOutcome | None = run.maybe("gate_strict", GateOutcome) or run.maybe("gate", GateOutcome)
+        violations = list(guarded.violations)
+        for step in ("assemble", "gate", *STRICT_STEPS):
+            value = run.outputs.get(step)
+            violations += getattr(value, "violations", [])
+        if guarded.blocked:
+            gate = GateRecord(decision="abstained", reason="blocked by guardrail: " + summarise(guarded.violations))
+        elif outcome is None:
+            gate = GateRecord(decision="abstained", reason="no passages found: the model was not called")
+        else:
+            gate = outcome.record
+            reviewing = [v for v in violations if v.action == "review"]
+            if gate.decision == "released" and reviewing:
+                gate = gate.model_copy(
+                    update={"decision": "review", "reason": f"{gate.reason}; guardrail: {summarise(reviewing)}"}
+                )
+        draft = generation.text if generation is not None else ""
+        if gate.decision == "released" and assembled is not None:
+            text, citations = align_citations(draft, assembled.passages)
         elif gate.decision == "review":
             text, citations = REVIEW_TEXT, []
         else:
-            text, citations = ABSTENTION_TEXT, []
-        record = AnswerRecord(
-            answer_id=uuid.uuid4().hex,
-            question=question,
+            text, citations = (BLOCKED_TEXT if guarded.blocked else ABSTENTION_TEXT), []
+        prompt = (
+            assembled.prompt.template
+            if assembled is not None
+            else self.registry.resolve("answer", self.prompt_label, request_id=answer_id).ref()
+        )
+        return AnswerRecord(
+            answer_id=answer_id,
+            question=guarded.question,
             answer=text,
             citations=citations,
             facts=[
                 FactCitation(subject=f.subject, predicate=f.predicate, object=f.object, chunk_id=f.chunk_id)
-                for f in assembled.facts
+                for f in (assembled.facts if assembled is not None else [])
             ],
             provenance=Provenance(
-                prompt=assembled.prompt.template,
+                prompt=prompt,
                 workflow=WorkflowRef(name=self.workflow.name, version=self.workflow.version),
-                model=generation.model,
+                model=generation.model if generation is not None else "",
                 retrieval=[
                     RetrievalRef(chunk_id=p.chunk.id, score=round(p.score, 6), method=p.method)
-                    for p in assembled.passages
+                    for p in (assembled.passages if assembled is not None else [])
                 ],
                 gate=gate,
                 trace=run.trace,
-                draft=generation.text,
+                draft=draft,
+                guardrails=violations,
+                prompt_label=self.prompt_label,
             ),
             created_at=datetime.now(UTC).isoformat(),
         )
-        self.audit.save(record)
-        return record

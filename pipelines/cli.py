@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from core.errors import InputError, KgragError
@@ -77,50 +75,6 @@ class RichProgress:
 
     def advance(self, stage: str, amount: int = 1) -> None:
         self.progress.advance(self.tasks[stage], amount)
-
-
-@app.command()
-@clear_errors
-def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders: txt, md, html, pdf, jsonl (id/title/text).")],
-    store: StoreOption = None,
-    extractor: Annotated[str | None, typer.Option(help="Entity extractor: offline (default) or llm.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
-) -> None:
-    """Ingest documents into the store: chunks, embeddings, BM25 and the knowledge graph."""
-    from pipelines.factory import build_ingestor, load_embedder, open_store
-
-    settings = _settings(store)
-    if extractor is not None:
-        if extractor not in ("offline", "llm"):
-            raise InputError(f"unknown extractor {extractor!r}", hint="use --extractor offline or --extractor llm")
-        settings = settings.model_copy(
-            update={"extraction": settings.extraction.model_copy(update={"extractor": extractor})}
-        )
-    err = _console(stderr=True)
-    with err.status("loading the embedding model"):
-        embedder = load_embedder(settings)
-    knowledge = open_store(settings, embedder, create=True)
-    columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=json_out) as progress:
-        report = build_ingestor(settings, knowledge, embedder, RichProgress(progress)).ingest(paths)
-    if json_out:
-        print(report.model_dump_json(indent=2))
-    else:
-        out = _console()
-        out.print(
-            f"[bold]{settings.store_dir}[/]: {report.documents_added} added, {report.documents_changed} changed, "
-            f"{report.documents_unchanged} unchanged; {report.chunks_embedded} chunks embedded"
-        )
-        out.print("totals: " + ", ".join(f"{k}={v}" for k, v in report.totals.items()))
-        for item in report.skipped:
-            out.print(f"[yellow]skipped[/] {item.source}: {item.reason}")
-        for item in report.extraction_errors:
-            out.print(f"[yellow]extraction failed[/] {item.source}: {item.reason}")
-    if report.documents_ingested == 0 and report.documents_unchanged == 0:
-        raise typer.Exit(EXIT_FAILURE)
-    if report.skipped:
-        raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()
@@ -231,7 +185,9 @@ def model_serve(
             hint="run `make install` (it builds and caches the wheel)",
         ) from exc
     _console(stderr=True).print(f"serving {server.model} at http://{server.host}:{server.port}/v1 (Ctrl-C stops)")
-    sys.exit(subprocess.call(server_command(server, gguf)))
+    command = server_command(server, gguf)
+    # Replace this process with the server, so that stopping `kgrag model serve` stops the server too.
+    os.execv(command[0], command)
 
 
 @model_app.command("status")
@@ -258,6 +214,14 @@ def model_status() -> None:
         table.add_row("reachable", "[red]no[/]")
         out.print(table)
         raise
+
+
+app.command("bench")(clear_errors(__import__("pipelines.cli_bench").cli_bench.bench))
+app.add_typer(__import__("pipelines.cli_workflow").cli_workflow.app, name="workflow")
+app.add_typer(__import__("pipelines.cli_prompts").cli_prompts.app, name="prompts")
+app.add_typer(__import__("pipelines.cli_api").cli_api.app, name="api")
+__import__("pipelines.cli_ingest").cli_ingest.register(app)
+__import__("pipelines.cli_graph").cli_graph.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

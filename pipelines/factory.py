@@ -6,7 +6,7 @@ from pathlib import Path
 
 from core.errors import ModelUnavailableError
 from core.llm import ModelClient
-from core.settings import Settings
+from core.settings import RetrievalModeName, Settings
 from evals.factory import build_gate
 from kg.base import Extractor
 from kg.graph_context import GraphContextBuilder
@@ -14,10 +14,12 @@ from kg.linking import EntityLinker
 from kg.llm_extractor import LLMExtractor
 from kg.offline_extractor import OfflineExtractor
 from pipelines.answer import AnswerService
+from pipelines.audit_store import SnapshottingAuditStore, SqlAuditStore
 from pipelines.ingest import Ingestor, ProgressReporter
 from pipelines.store import KnowledgeStore
 from prompts.registry import FilePromptRegistry
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
 
 
@@ -26,6 +28,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         model_path=settings.embedding.model_path,
         batch_size=settings.embedding.batch_size,
         device=settings.embedding.device,
+        num_threads=settings.embedding.num_threads,
     )
 
 
@@ -38,7 +41,13 @@ def open_store(
 ) -> KnowledgeStore:
     root = store_dir or settings.store_dir
     opener = KnowledgeStore.open_or_create if create else KnowledgeStore.open_existing
-    return opener(root, embedding_model=embedder.model_name, dimension=embedder.dimension)
+    return opener(
+        root,
+        embedding_model=embedder.model_name,
+        dimension=embedder.dimension,
+        snapshots_retained=settings.ingest.snapshots_retained,
+        graph_settings=settings.graph,
+    )
 
 
 def build_extractor(settings: Settings) -> Extractor:
@@ -57,25 +66,65 @@ def build_ingestor(
     embedder: SentenceTransformerEmbedder,
     progress: ProgressReporter | None = None,
 ) -> Ingestor:
-    return Ingestor(store, embedder, build_extractor(settings), settings.chunking, progress)
+    return Ingestor(
+        store,
+        embedder,
+        build_extractor(settings),
+        settings.chunking,
+        progress,
+        max_file_bytes=settings.ingest.max_file_bytes,
+    )
 
 
-def build_answer_service(
-    settings: Settings, store: KnowledgeStore, embedder: SentenceTransformerEmbedder
-) -> AnswerService:
+def build_audit(settings: Settings, store: KnowledgeStore) -> SqlAuditStore:
+    """The audit store: PostgreSQL (or any SQLAlchemy URL) when ``KGRAG_AUDIT__URL`` is set, else the store's own."""
+    return SqlAuditStore(settings.audit.url) if settings.audit.url else store.audit
+
+
+def build_retriever(
+    settings: Settings,
+    store: KnowledgeStore,
+    embedder: SentenceTransformerEmbedder,
+    mode: RetrievalModeName | None = None,
+) -> HybridRetriever | GraphRetriever:
+    """The retriever of ``mode`` (default: ``settings.retrieval.mode``); graph mode is seeded by dense retrieval."""
     r = settings.retrieval
-    retriever = HybridRetriever(
+    chosen = mode or r.mode
+    base = HybridRetriever(
         embedder,
         store.vectors,
         store.keywords,
         store.chunks,
-        mode=r.mode,
+        mode="dense" if chosen == "graph" else chosen,
         top_k=r.top_k,
         candidates=r.candidates,
         rrf_k=r.rrf_k,
         dense_weight=r.dense_weight,
         bm25_weight=r.bm25_weight,
     )
+    if chosen != "graph":
+        return base
+    return GraphRetriever(
+        base,
+        store.chunks,
+        store.graph,
+        EntityLinker(store.graph),
+        top_k=r.top_k,
+        dense_seeds=r.graph_dense_seeds,
+        damping=r.graph_damping,
+        passage_weight=r.graph_passage_weight,
+        dense_mix=r.graph_dense_mix,
+    )
+
+
+def build_answer_service(
+    settings: Settings,
+    store: KnowledgeStore,
+    embedder: SentenceTransformerEmbedder,
+    audit: SqlAuditStore | None = None,
+) -> AnswerService:
+    r = settings.retrieval
+    retriever = build_retriever(settings, store, embedder)
     graph_context = GraphContextBuilder(
         store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks
     )
@@ -87,7 +136,7 @@ def build_answer_service(
         registry=prompt_registry(settings),
         client=client,
         gate=build_gate(settings.gate, client, embedder),
-        audit=store.audit,
+        audit=SnapshottingAuditStore(audit or build_audit(settings, store), store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
         graph_chunks=r.graph_chunks,
@@ -95,6 +144,7 @@ def build_answer_service(
         max_question_chars=settings.api.max_question_chars,
         model_timeout_s=settings.llm_timeout_s,
         gate_timeout_s=settings.gate.timeout_s * 2 + 60,
+        strict_retry=settings.prompts.strict_retry,
     )
 
 

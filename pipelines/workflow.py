@@ -3,22 +3,27 @@ fallbacks and a per-step trace.
 
 A step is a function, or an object with a ``run`` method, whose parameters are type-annotated and whose return
 annotation is a pydantic model. Each parameter is bound either to a workflow input (``"inputs.question"``) or to a
-field of an upstream step's output (``"retrieve.passages"``). :meth:`Workflow.build` checks every binding, every
-type and the absence of cycles, so a broken declaration fails at start-up, not mid-request.
+field of an upstream step's output (``"retrieve.passages"``), or to a list of such sources, the first one whose step
+ran being used (``["gate_strict.record", "gate.record"]``). A step may carry a branch condition (:class:`Condition`,
+``when=``) on an upstream output; a step whose condition is not met, or whose inputs all come from skipped steps, is
+skipped and recorded as ``skipped``. :meth:`Workflow.build` checks every binding, condition, type and the absence of
+cycles, so a broken declaration fails at start-up, not mid-request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import graphlib
+import hashlib
 import inspect
 import time
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
@@ -37,16 +42,60 @@ class RetryPolicy(BaseModel):
     wait_s: float = Field(default=0.0, ge=0)
 
 
+ConditionOp = Literal["empty", "not_empty", "eq", "ne", "in", "not_in", "true", "false"]
+
+
+class Condition(BaseModel):
+    """A branch condition on an upstream output: ``ref`` is ``"<step>.<field>[.<attr>...]"``.
+
+    ``empty``/``not_empty`` test length (or falsiness), ``eq``/``ne``/``in``/``not_in`` compare with ``value``,
+    ``true``/``false`` test truthiness. A condition on a skipped step is not met.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+    op: ConditionOp
+    value: Any = None
+
+    @property
+    def step(self) -> str:
+        return self.ref.split(".", 1)[0]
+
+    def test(self, outputs: Mapping[str, BaseModel]) -> bool:
+        """Whether the condition holds for these step outputs."""
+        origin, *path = self.ref.split(".")
+        if origin not in outputs:
+            return False
+        value: Any = outputs[origin]
+        for attr in path:
+            value = getattr(value, attr)
+        if self.op in ("empty", "not_empty"):
+            empty = len(value) == 0 if hasattr(value, "__len__") else not value
+            return empty == (self.op == "empty")
+        if self.op in ("true", "false"):
+            return bool(value) == (self.op == "true")
+        if self.op in ("eq", "ne"):
+            return (value == self.value) == (self.op == "eq")
+        return (value in self.value) == (self.op == "in")
+
+    def describe(self) -> str:
+        return f"{self.ref} {self.op}" + (
+            "" if self.op in ("empty", "not_empty", "true", "false") else f" {self.value!r}"
+        )
+
+
 @dataclass(frozen=True)
 class StepSpec:
-    """A declared step: its callable, how its parameters are bound, and how it is run."""
+    """A declared step: its callable, how its parameters are bound (alternatives in order), and how it is run."""
 
     name: str
     func: Callable[..., Any]
-    bindings: Mapping[str, str]
+    bindings: Mapping[str, tuple[str, ...]]
     retry: RetryPolicy
     timeout_s: float | None
     fallback: Callable[..., Any] | None
+    when: Condition | None = None
 
 
 @dataclass(frozen=True)
@@ -105,28 +154,40 @@ class Workflow:
         name: str,
         component: Any,
         *,
-        bind: Mapping[str, str] | None = None,
+        bind: Mapping[str, str | Sequence[str]] | None = None,
         retry: RetryPolicy | None = None,
         timeout_s: float | None = None,
         fallback: Any | None = None,
+        when: Condition | None = None,
     ) -> Workflow:
-        """Declare a step. Unbound parameters default to the workflow input of the same name."""
+        """Declare a step. Unbound parameters default to the workflow input of the same name.
+
+        A binding is one source or a list of alternatives (the first whose step ran is used); ``when`` makes the
+        step run only if the condition on an upstream output holds (otherwise it is recorded as skipped).
+        """
         if name in self._steps or name == INPUTS:
             raise WorkflowBuildError(f"step name {name!r} is used twice or reserved")
+        bindings: dict[str, tuple[str, ...]] = {}
+        for param, source in (bind or {}).items():
+            alternatives = (source,) if isinstance(source, str) else tuple(source)
+            if not alternatives:
+                raise WorkflowBuildError(f"step {name!r}: parameter {param!r} is bound to an empty list")
+            bindings[param] = alternatives
         self._steps[name] = StepSpec(
             name=name,
             func=_callable_of(component),
-            bindings=dict(bind or {}),
+            bindings=bindings,
             retry=retry or RetryPolicy(),
             timeout_s=timeout_s,
             fallback=_callable_of(fallback) if fallback is not None else None,
+            when=when,
         )
         return self
 
     def build(self) -> CompiledWorkflow:
         """Validate bindings, types and acyclicity; return a runnable workflow or raise WorkflowBuildError."""
         signatures = {name: _signature(name, spec.func) for name, spec in self._steps.items()}
-        resolved: dict[str, dict[str, tuple[str, str]]] = {}
+        resolved: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {}
         graph: dict[str, set[str]] = {}
         for name, spec in self._steps.items():
             sig = signatures[name]
@@ -136,32 +197,35 @@ class Workflow:
             resolved[name] = {}
             graph[name] = set()
             for param, expected in sig.params.items():
-                source = spec.bindings.get(param, f"{INPUTS}.{param}" if param in self.inputs else "")
-                if not source:
+                default = (f"{INPUTS}.{param}",) if param in self.inputs else ()
+                sources = spec.bindings.get(param, default)
+                if not sources:
                     raise WorkflowBuildError(
                         f"step {name!r}: parameter {param!r} is unbound",
                         hint=f"bind it to a workflow input or to '<step>.<field>' (inputs: {sorted(self.inputs)})",
                     )
-                origin, _, attr = source.partition(".")
-                if origin == INPUTS:
-                    if attr not in self.inputs:
-                        raise WorkflowBuildError(f"step {name!r}: {source!r} is not a workflow input")
-                    provided = self.inputs[attr]
-                else:
-                    if origin not in signatures:
-                        raise WorkflowBuildError(f"step {name!r}: binding {source!r} names unknown step {origin!r}")
-                    fields = signatures[origin].output.model_fields
-                    if attr not in fields:
-                        raise WorkflowBuildError(
-                            f"step {name!r}: step {origin!r} has no output field {attr!r} (fields: {sorted(fields)})"
-                        )
-                    provided = fields[attr].annotation
-                    graph[name].add(origin)
-                if not _compatible(provided, expected):
+                pairs = []
+                for source in sources:
+                    origin, attr = self._check_source(name, param, expected, source, signatures)
+                    if origin != INPUTS:
+                        graph[name].add(origin)
+                    pairs.append((origin, attr))
+                resolved[name][param] = tuple(pairs)
+            if spec.when is not None:
+                origin, _, attr = spec.when.ref.partition(".")
+                if origin not in signatures or origin == name:
                     raise WorkflowBuildError(
-                        f"step {name!r}: parameter {param!r} expects {expected!r} but {source!r} provides {provided!r}"
+                        f"step {name!r}: condition {spec.when.ref!r} names unknown step {origin!r}"
                     )
-                resolved[name][param] = (origin, attr)
+                fields = signatures[origin].output.model_fields
+                if attr.split(".")[0] not in fields:
+                    raise WorkflowBuildError(
+                        f"step {name!r}: condition {spec.when.ref!r}: step {origin!r} has no output field "
+                        f"{attr.split('.')[0]!r} (fields: {sorted(fields)})"
+                    )
+                if spec.when.op in ("in", "not_in") and not isinstance(spec.when.value, list | tuple | set):
+                    raise WorkflowBuildError(f"step {name!r}: condition op {spec.when.op!r} needs a list value")
+                graph[name].add(origin)
             if spec.fallback is not None:
                 fb = _signature(f"{name} (fallback)", spec.fallback)
                 if fb.params.keys() - sig.params.keys() or not issubclass(fb.output, sig.output):
@@ -177,6 +241,29 @@ class Workflow:
             self.name, self.version, dict(self.inputs), dict(self._steps), signatures, resolved, graph, order
         )
 
+    def _check_source(
+        self, name: str, param: str, expected: Any, source: str, signatures: Mapping[str, _Signature]
+    ) -> tuple[str, str]:
+        origin, _, attr = source.partition(".")
+        if origin == INPUTS:
+            if attr not in self.inputs:
+                raise WorkflowBuildError(f"step {name!r}: {source!r} is not a workflow input")
+            provided = self.inputs[attr]
+        else:
+            if origin not in signatures:
+                raise WorkflowBuildError(f"step {name!r}: binding {source!r} names unknown step {origin!r}")
+            fields = signatures[origin].output.model_fields
+            if attr not in fields:
+                raise WorkflowBuildError(
+                    f"step {name!r}: step {origin!r} has no output field {attr!r} (fields: {sorted(fields)})"
+                )
+            provided = fields[attr].annotation
+        if not _compatible(provided, expected):
+            raise WorkflowBuildError(
+                f"step {name!r}: parameter {param!r} expects {expected!r} but {source!r} provides {provided!r}"
+            )
+        return origin, attr
+
 
 @dataclass
 class WorkflowRun:
@@ -186,11 +273,25 @@ class WorkflowRun:
     version: str
     outputs: dict[str, BaseModel] = field(default_factory=dict)
     trace: list[TraceEntry] = field(default_factory=list)
+    skipped: set[str] = field(default_factory=set)
 
     def output(self, step: str, kind: type[BaseModel]) -> Any:
         value = self.outputs[step]
         assert isinstance(value, kind)
         return value
+
+    def maybe(self, step: str, kind: type[BaseModel]) -> Any:
+        """The step's output, or None if it was skipped (or never declared)."""
+        return self.output(step, kind) if step in self.outputs else None
+
+
+def content_id(value: Any) -> str:
+    """A short, stable id of a value's content: the first 16 hex digits of the sha256 of its JSON."""
+    try:
+        raw = pydantic_core.to_json(value, fallback=repr)
+    except Exception:  # pragma: no cover - to_json with a fallback handles any object
+        raw = repr(value).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -207,7 +308,7 @@ class CompiledWorkflow:
         inputs: dict[str, Any],
         steps: dict[str, StepSpec],
         signatures: dict[str, _Signature],
-        bindings: dict[str, dict[str, tuple[str, str]]],
+        bindings: dict[str, dict[str, tuple[tuple[str, str], ...]]],
         graph: dict[str, set[str]],
         order: tuple[str, ...],
     ) -> None:
@@ -223,6 +324,19 @@ class CompiledWorkflow:
     def edges(self) -> list[tuple[str, str]]:
         """(upstream, downstream) pairs, for display."""
         return sorted((src, dst) for dst, srcs in self.graph.items() for src in srcs)
+
+    def _skip_reason(self, step: str, run: WorkflowRun) -> str | None:
+        for param, sources in self._bindings[step].items():
+            if not any(origin == INPUTS or origin in run.outputs for origin, _ in sources):
+                names = ", ".join(sorted({o for o, _ in sources}))
+                return f"input {param!r} unavailable: upstream step(s) {names} skipped"
+        when = self.steps[step].when
+        if when is not None:
+            if when.step in run.skipped:
+                return f"condition {when.describe()} not evaluated: step {when.step!r} skipped"
+            if not when.test(run.outputs):
+                return f"condition not met: {when.describe()}"
+        return None
 
     def run(self, inputs: Mapping[str, Any]) -> WorkflowRun:
         """Run synchronously (from code that has no event loop)."""
@@ -240,8 +354,21 @@ class CompiledWorkflow:
         try:
             while sorter.is_active():
                 for name in sorter.get_ready():
+                    reason = self._skip_reason(name, run)
+                    if reason is not None:
+                        run.skipped.add(name)
+                        now = datetime.now(UTC).isoformat()
+                        run.trace.append(
+                            TraceEntry(
+                                step=name, started_at=now, duration_ms=0.0, status="skipped", attempts=0, reason=reason
+                            )
+                        )
+                        sorter.done(name)
+                        continue
                     kwargs = self._kwargs(name, inputs, run.outputs)
                     pending[asyncio.create_task(self._run_step(name, kwargs, run))] = name
+                if not pending:
+                    continue
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     name = pending.pop(task)
@@ -254,7 +381,8 @@ class CompiledWorkflow:
 
     def _kwargs(self, step: str, inputs: Mapping[str, Any], outputs: dict[str, BaseModel]) -> dict[str, Any]:
         kwargs = {}
-        for param, (origin, attr) in self._bindings[step].items():
+        for param, sources in self._bindings[step].items():
+            origin, attr = next((o, a) for o, a in sources if o == INPUTS or o in outputs)
             kwargs[param] = inputs[attr] if origin == INPUTS else getattr(outputs[origin], attr)
         return kwargs
 
@@ -270,8 +398,9 @@ class CompiledWorkflow:
         started = datetime.now(UTC)
         t0 = time.perf_counter()
         attempts = 0
+        input_ids = {param: content_id(value) for param, value in kwargs.items()}
 
-        def record(status: StepStatus, error: str | None = None, step: str = name) -> None:
+        def record(status: StepStatus, error: str | None = None, step: str = name, output: Any = None) -> None:
             run.trace.append(
                 TraceEntry(
                     step=step,
@@ -280,8 +409,12 @@ class CompiledWorkflow:
                     status=status,
                     attempts=attempts,
                     error=error,
+                    input_ids=input_ids if step == name else {k: input_ids[k] for k in fb_kwargs},
+                    output_id=content_id(output) if output is not None else None,
                 )
             )
+
+        fb_kwargs: dict[str, Any] = {}
 
         try:
             async for attempt in AsyncRetrying(
@@ -303,14 +436,16 @@ class CompiledWorkflow:
                 t0 = time.perf_counter()
                 attempts = 1
                 result = await self._call(spec.fallback, fb_sig.is_async, fb_kwargs, spec.timeout_s)
-                record("ok", step=f"{name}.fallback")
-                return self._checked(name, sig.output, result)
+                checked = self._checked(name, sig.output, result)
+                record("ok", step=f"{name}.fallback", output=checked)
+                return checked
             record(status, detail)
             if isinstance(exc, KgragError):
                 raise
             raise WorkflowStepError(f"step {name!r} of workflow {self.name!r} failed: {detail}", step=name) from exc
-        record("ok")
-        return self._checked(name, sig.output, result)
+        checked = self._checked(name, sig.output, result)
+        record("ok", output=checked)
+        return checked
 
     @staticmethod
     def _checked(name: str, output: type[BaseModel], result: Any) -> BaseModel:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from core.types import PromptRef
+
+if TYPE_CHECKING:
+    from prompts.guardrails import Guardrails
 
 
 class PromptTemplate(BaseModel):
@@ -49,7 +52,13 @@ class PromptRegistry(Protocol):
 
     def get(self, name: str, version: int) -> PromptTemplate: ...
 
-    def resolve(self, name: str, label: str = "production") -> PromptTemplate: ...
+    def resolve(self, name: str, label: str = "production", *, request_id: str | None = None) -> PromptTemplate:
+        """The version a label points to; a split label picks deterministically by ``request_id``."""
+        ...
+
+    def guardrails(self, name: str) -> Guardrails | None:
+        """The guardrails attached to prompt ``name``, or None if it has none."""
+        ...
 
     def render(self, template: PromptTemplate, **inputs: Any) -> RenderedPrompt:
         """Render with exactly the declared inputs; a missing or unexpected one raises ``PromptError``."""

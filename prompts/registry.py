@@ -25,6 +25,8 @@ from core.errors import PromptError
 from core.types import sha256_text
 from prompts.base import PromptTemplate, RenderedPrompt
 from prompts.constants import ABSTENTION_TEXT
+from prompts.guardrails import Guardrails, load_guardrails
+from prompts.labels import LabelEvent, LabelStore, Split, Target
 
 __all__ = ["ABSTENTION_TEXT", "FilePromptRegistry", "default_templates_dir"]
 
@@ -49,14 +51,6 @@ class _TemplateFile(BaseModel):
     inputs: list[str]
     system: str
     user: str
-
-
-class _LabelsFile(BaseModel):
-    """The schema of ``labels.yaml``: prompt name -> label -> version."""
-
-    model_config = ConfigDict(strict=True)
-
-    labels: dict[str, dict[str, int]]
 
 
 def _environment() -> jinja2.Environment:
@@ -87,15 +81,16 @@ class FilePromptRegistry:
     def __init__(self, directory: Path | None = None, *, labels_path: Path | None = None) -> None:
         self.directory = Path(directory) if directory is not None else default_templates_dir()
         self.labels_path = Path(labels_path) if labels_path is not None else self.directory.parent / "labels.yaml"
+        self.label_store = LabelStore(self.labels_path)
         self._env = _environment()
         self._lock = threading.Lock()
         self._templates: dict[tuple[str, int], PromptTemplate] | None = None
-        self._labels: dict[str, dict[str, int]] | None = None
+        self._labels: dict[str, dict[str, Target]] | None = None
         self._compiled: dict[tuple[str, int, str], tuple[jinja2.Template, jinja2.Template]] = {}
 
     # ----- loading -----
 
-    def _load(self) -> tuple[dict[tuple[str, int], PromptTemplate], dict[str, dict[str, int]]]:
+    def _load(self) -> tuple[dict[tuple[str, int], PromptTemplate], dict[str, dict[str, Target]]]:
         with self._lock:
             if self._templates is None or self._labels is None:
                 templates = self._load_templates()
@@ -118,7 +113,7 @@ class FilePromptRegistry:
             )
         templates: dict[tuple[str, int], PromptTemplate] = {}
         for path in sorted(self.directory.iterdir()):
-            if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            if path.suffix not in (".yaml", ".yml") or not path.is_file() or _is_sidecar(path):
                 continue
             template = self.load_file(path)
             templates[(template.name, template.version)] = template
@@ -191,23 +186,8 @@ class FilePromptRegistry:
             sha256=hashlib.sha256(raw).hexdigest(),
         )
 
-    def _load_labels(self) -> dict[str, dict[str, int]]:
-        if not self.labels_path.is_file():
-            raise PromptError(
-                f"prompt labels file {self.labels_path} does not exist",
-                hint="create it with a mapping name -> label -> version, e.g. {answer: {production: 1}}",
-            )
-        try:
-            data = yaml.safe_load(self.labels_path.read_text(encoding="utf-8")) or {}
-        except (UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise PromptError(f"prompt labels file {self.labels_path} is not valid UTF-8 YAML: {exc}") from exc
-        try:
-            return _LabelsFile.model_validate({"labels": data}).labels
-        except ValidationError as exc:
-            raise PromptError(
-                f"prompt labels file {self.labels_path} is invalid: {_validation_summary(exc)}",
-                hint="expected a mapping name -> label -> integer version",
-            ) from exc
+    def _load_labels(self) -> dict[str, dict[str, Target]]:
+        return self.label_store.read()
 
     # ----- lookup -----
 
@@ -217,9 +197,46 @@ class FilePromptRegistry:
         return [templates[key] for key in sorted(templates)]
 
     def labels(self) -> dict[str, dict[str, int]]:
-        """A copy of the label map: name -> label -> version."""
+        """A copy of the label map: name -> label -> version (a split label shows its largest share's version)."""
+        _, labels = self._load()
+        return {
+            name: {label: t if isinstance(t, int) else t.main() for label, t in versions.items()}
+            for name, versions in labels.items()
+        }
+
+    def targets(self) -> dict[str, dict[str, Target]]:
+        """The label map as declared: name -> label -> version or :class:`~prompts.labels.Split`."""
         _, labels = self._load()
         return {name: dict(versions) for name, versions in labels.items()}
+
+    def promote(self, name: str, version: int, label: str, *, actor: str, reason: str = "") -> LabelEvent:
+        """Point ``label`` at an existing version; the move is logged (who, when, from, to)."""
+        self.get(name, version)
+        event = self.label_store.move(name, label, version, actor=actor, reason=reason)
+        self.reload()
+        return event
+
+    def set_split(
+        self, name: str, label: str, shares: Mapping[int, float], *, actor: str, reason: str = ""
+    ) -> LabelEvent:
+        """Split ``label``'s traffic between existing versions by percentage (deterministic by request id)."""
+        try:
+            split = Split(split=dict(shares))
+        except ValidationError as exc:
+            raise PromptError(f"invalid split for {name!r} label {label!r}: {_validation_summary(exc)}") from exc
+        for version in split.split:
+            self.get(name, version)
+        event = self.label_store.move(name, label, split, actor=actor, kind="split", reason=reason)
+        self.reload()
+        return event
+
+    def guardrails(self, name: str) -> Guardrails | None:
+        """The guardrails declared beside the templates for prompt ``name`` (``<name>.guardrails.yaml``), if any."""
+        return load_guardrails(self.directory, name)
+
+    def history(self, name: str | None = None, label: str | None = None) -> builtins.list[LabelEvent]:
+        """Every logged label move, oldest first."""
+        return self.label_store.history(name, label)
 
     def get(self, name: str, version: int) -> PromptTemplate:
         """One exact version; an unknown name or version raises :class:`PromptError` listing what exists."""
@@ -238,8 +255,12 @@ class FilePromptRegistry:
             hint=f"known versions of {name!r}: {', '.join(str(v) for v in versions)}",
         )
 
-    def resolve(self, name: str, label: str = "production") -> PromptTemplate:
-        """The version ``label`` points to for ``name``; unknown names or labels raise :class:`PromptError`."""
+    def resolve(self, name: str, label: str = "production", *, request_id: str | None = None) -> PromptTemplate:
+        """The version ``label`` points to for ``name``; unknown names or labels raise :class:`PromptError`.
+
+        A split label picks a version deterministically from ``request_id`` (the same id always gets the same
+        version); without one it resolves to the version with the largest share.
+        """
         templates, labels = self._load()
         if name not in labels:
             known = sorted(set(labels) | {n for n, _ in templates})
@@ -252,7 +273,11 @@ class FilePromptRegistry:
                 f"prompt {name!r} has no label {label!r}",
                 hint=f"labels of {name!r}: {', '.join(sorted(labels[name])) or '(none)'}",
             )
-        version = labels[name][label]
+        target = labels[name][label]
+        if isinstance(target, Split):
+            version = target.pick(f"{name}\x00{label}\x00{request_id}") if request_id is not None else target.main()
+        else:
+            version = target
         try:
             return self.get(name, version)
         except PromptError as exc:
@@ -306,6 +331,11 @@ class FilePromptRegistry:
             messages=messages,
             rendered_sha256=_messages_sha256(messages),
         )
+
+
+def _is_sidecar(path: Path) -> bool:
+    """Guardrail and golden-case files that sit beside the templates (``<name>.guardrails.yaml``, ...)."""
+    return path.name.endswith((".guardrails.yaml", ".golden.yaml"))
 
 
 def _messages_sha256(messages: tuple[Mapping[str, str], ...]) -> str:

@@ -35,7 +35,9 @@ class SentenceTransformerEmbedder:
     ``embed`` may be called from several threads; calls are serialised.
     """
 
-    def __init__(self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model_path: Path | None = None, batch_size: int = 64, device: str = "cpu", num_threads: int | None = None
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         if batch_size < 1:
             raise ConfigurationError(f"embedding batch_size must be at least 1, got {batch_size}")
@@ -53,6 +55,12 @@ class SentenceTransformerEmbedder:
                 hint="point KGRAG_EMBEDDING__MODEL_PATH at a directory saved by SentenceTransformer.save()",
             )
 
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ConfigurationError(f"embedding num_threads must be at least 1, got {num_threads}")
+            import torch
+
+            torch.set_num_threads(num_threads)  # process-wide: the embedder is this process's only torch user
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 

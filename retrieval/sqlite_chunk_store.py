@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -69,7 +70,7 @@ class SqliteChunkStore:
     shared by all threads and serialised by a lock.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -80,6 +81,8 @@ class SqliteChunkStore:
         try:
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA journal_mode = WAL")
+            if not durable:  # a private copy published atomically later: commits need not reach the disk each time
+                self._conn.execute("PRAGMA synchronous = OFF")
             self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -138,6 +141,69 @@ class SqliteChunkStore:
                 assert cursor.lastrowid is not None
                 vector_ids.append(int(cursor.lastrowid))
         return vector_ids, replaced
+
+    def update_document(
+        self, document: Document, chunks: Sequence[Chunk]
+    ) -> tuple[list[int], list[bool], list[tuple[str, int]]]:
+        """Store a new version of a document, keeping the rows (and vector ids) of chunks whose id is unchanged.
+
+        Chunk ids are content-addressed, so an unchanged id means unchanged text; its offsets and ordinal are
+        updated. Returns ``(vector_ids, kept, removed)``: the vector id of each chunk in order, whether each chunk
+        was already stored, and ``(chunk id, vector id)`` of the older version's chunks that are gone.
+        """
+        self._validate(document, chunks)
+        with self._lock, self._transaction():
+            old = dict(
+                self._conn.execute("SELECT id, vector_id FROM chunks WHERE document_id = ?", (document.id,)).fetchall()
+            )
+            self._conn.execute(
+                f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "source = excluded.source, title = excluded.title, text = excluded.text, sha256 = excluded.sha256, "
+                "media_type = excluded.media_type",
+                (document.id, document.source, document.title, document.text, document.sha256, document.media_type),
+            )
+            new_ids = {c.id for c in chunks}
+            removed = [(cid, int(vid)) for cid, vid in old.items() if cid not in new_ids]
+            self._conn.executemany("DELETE FROM chunks WHERE id = ?", [(cid,) for cid, _ in removed])
+            vector_ids: list[int] = []
+            kept: list[bool] = []
+            for chunk in chunks:
+                values = (chunk.source, chunk.title, chunk.text, chunk.start, chunk.end, chunk.ordinal, chunk.sha256)
+                if chunk.id in old:
+                    self._conn.execute(
+                        'UPDATE chunks SET source = ?, title = ?, text = ?, "start" = ?, "end" = ?, ordinal = ?, '
+                        "sha256 = ? WHERE id = ?",
+                        (*values, chunk.id),
+                    )
+                    vector_ids.append(int(old[chunk.id]))
+                    kept.append(True)
+                    continue
+                try:
+                    cursor = self._conn.execute(
+                        'INSERT INTO chunks (id, document_id, source, title, text, "start", "end", ordinal, sha256) '
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (chunk.id, chunk.document_id, *values),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise InputError(
+                        f"chunk id {chunk.id} is already used by another document",
+                        hint="chunk ids must be unique across the store",
+                    ) from exc
+                assert cursor.lastrowid is not None
+                vector_ids.append(int(cursor.lastrowid))
+                kept.append(False)
+        return vector_ids, kept, removed
+
+    def _validate(self, document: Document, chunks: Sequence[Chunk]) -> None:
+        for chunk in chunks:
+            if chunk.document_id != document.id:
+                raise InputError(f"chunk {chunk.id} belongs to document {chunk.document_id}, not {document.id}")
+            if not 0 <= chunk.start <= chunk.end <= len(document.text):
+                raise InputError(f"chunk {chunk.id} spans [{chunk.start}, {chunk.end}) outside document {document.id}")
+            if document.text[chunk.start : chunk.end] != chunk.text:
+                raise InputError(f"chunk {chunk.id} text is not document {document.id} text[start:end]")
+        if len({c.id for c in chunks}) != len(chunks):
+            raise InputError(f"duplicate chunk ids in document {document.id}")
 
     def delete_document(self, document_id: str) -> list[int]:
         """Delete a document and its chunks; return the removed chunks' vector ids (``[]`` if it was absent)."""
@@ -233,6 +299,19 @@ class SqliteChunkStore:
                 yield _chunk(row)
             last = int(rows[-1][0])
 
+    def document_hashes(self) -> dict[str, str]:
+        """``document id -> sha256`` of every stored document (one query; no texts are read)."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT id, sha256 FROM documents").fetchall())
+
+    def chunk_ids_for_document(self, document_id: str) -> list[str]:
+        """The ids of a document's chunks, in chunk order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal, vector_id", (document_id,)
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def document_count(self) -> int:
         """How many documents are stored."""
         with self._lock:
@@ -244,6 +323,13 @@ class SqliteChunkStore:
             return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     # ----- lifecycle -----
+
+    def flush_to_disk(self) -> None:
+        """Move the write-ahead log into the database file and fsync it (before the file is published)."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        with self.path.open("rb") as handle:
+            os.fsync(handle.fileno())
 
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""

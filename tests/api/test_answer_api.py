@@ -123,3 +123,23 @@ def test_gate_abstains_when_the_corpus_cannot_answer(
     assert record.provenance.gate.decision == "abstained", record.provenance.gate
     assert record.answer == "The documents do not answer this question."
     assert record.citations == []
+
+
+def test_api_switches_to_the_snapshot_ingestion_published(live_api, tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A running API notices a re-index (new snapshot) on its next request, without a restart."""
+    import shutil
+
+    from core.settings import load_settings
+    from pipelines.factory import build_ingestor, open_store
+    from tests.conftest import DATA_DIR
+
+    src = tmp_path / "src"
+    shutil.copytree(DATA_DIR, src)
+    root = tmp_path / "store"
+    settings = load_settings(store_dir=root)
+    build_ingestor(settings, open_store(settings, embedder, create=True), embedder).ingest([src])
+    api = live_api(settings_for(root, closed_port_url(), "m"))
+    assert api.client.get("/healthz").json()["documents"] == 6
+    (src / "canteen.md").write_text("# Canteen\n\nThe canteen serves lunch from 12:00 to 14:00.\n", "utf-8")
+    build_ingestor(settings, open_store(settings, embedder, create=True), embedder).ingest([src])
+    assert api.client.get("/healthz").json()["documents"] == 7

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from core.types import Extraction
 from kg.names import entity_id, normalize_name
@@ -112,14 +111,12 @@ def test_real_musique_passages() -> None:
     assert "Knibb's" not in _names(knibb)
 
 
-def test_whole_corpus_is_well_formed_and_fast() -> None:
+def test_whole_corpus_is_well_formed() -> None:
     records = list(musique_records().values())
     chunks = [single_chunk(f"{r['id']}#0", r["text"]) for r in records]
     extractor = OfflineExtractor()
-    started = time.perf_counter()
+    # Speed is measured by evals/benchmarks/kg_extraction.py, not asserted here (timed asserts flake on busy CI).
     extractions = [extractor.extract(chunk) for chunk in chunks]
-    elapsed = time.perf_counter() - started
-    assert len(chunks) / elapsed > 500, f"{len(chunks) / elapsed:.0f} chunks/s"
     total_facts = 0
     for chunk, extraction in zip(chunks, extractions, strict=True):
         ids = {e.id for e in extraction.entities}

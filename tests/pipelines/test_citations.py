@@ -60,3 +60,21 @@ def test_two_sentences_two_passages_in_order_of_use() -> None:
 def test_support_is_a_share_of_content_words() -> None:
     assert support("28 days annual leave", TEXTS[1]) == 1.0
     assert support("28 days annual leave", TEXTS[2]) == 0.0
+
+
+def test_must_cite_guardrail_judges_aligned_citations() -> None:
+    """An unmarked sentence that a passage supports is cited; an answer no passage supports is held for review."""
+    from evals.disabled_gate import DisabledGate
+    from pipelines.answer import GateStep
+    from prompts.registry import FilePromptRegistry
+
+    registry = FilePromptRegistry()
+    step = GateStep(DisabledGate(), registry.guardrails("answer"))
+    template = registry.resolve("answer")
+    passages = hits()
+    prompt = registry.render(template, question="q", passages=[{"n": 1, "title": "", "text": TEXTS[1]}], facts=[])
+    supported = step.run("How much leave?", "Employees receive 28 days of paid annual leave.", passages, prompt)
+    assert supported.record.decision == "released", supported.record
+    unsupported = step.run("How much leave?", "The moon is made of green cheese.", passages, prompt)
+    assert unsupported.record.decision == "review"
+    assert any(v.check == "must_cite" for v in unsupported.violations)

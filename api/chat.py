@@ -1,0 +1,206 @@
+"""The OpenAI-compatible surface: ``POST /v1/chat/completions`` (plain and SSE-streamed) and ``GET /v1/models``.
+
+The last user message is the question; earlier turns are used to rewrite it into a standalone question before
+retrieval. The answer passes the gate before any of it is sent, so a stream carries the released text in pieces,
+then a final chunk with ``finish_reason`` and the ``kgrag`` extension (answer id, citations, facts), then ``[DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require
+from api.state import answer_service, question_rewriter
+from core.errors import InputError, ModelNotFoundError
+from core.types import AnswerRecord, Citation, FactCitation
+from pipelines.answer import AnswerService
+from pipelines.conversation import Rewrite, Turn
+
+MODEL_PREFIX = "kgrag-"
+STREAM_PIECE_CHARS = 24
+
+
+class ChatMessage(BaseModel):
+    """A chat message; ``content`` is a string or a list of parts of which only ``text`` parts are read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise InputError(
+                    f"message part of type {part.get('type')!r} is not supported", hint="send text content only"
+                )
+            parts.append(part["text"])
+        return "\n".join(parts)
+
+
+class ChatCompletionRequest(BaseModel):
+    """An OpenAI chat-completions request; sampling options are accepted and ignored (the workflow decides)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200, examples=["kgrag-answer"])
+    messages: list[ChatMessage] = Field(min_length=1, max_length=200)
+    stream: bool = False
+
+
+class KgragExtension(BaseModel):
+    """The ``kgrag`` field of a completion (and of a stream's final chunk): where the answer came from."""
+
+    answer_id: str
+    question: str = Field(description="The standalone question that was answered.")
+    decision: str
+    citations: list[Citation]
+    facts: list[FactCitation]
+    rewritten: bool
+
+
+class ChatChoiceMessage(BaseModel):
+    """The assistant's message."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class ChatChoice(BaseModel):
+    """One choice (always one)."""
+
+    index: int = 0
+    message: ChatChoiceMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletion(BaseModel):
+    """An OpenAI ``chat.completion`` object with the ``kgrag`` extension field."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[ChatChoice]
+    kgrag: KgragExtension
+
+
+class ModelCard(BaseModel):
+    """An answer workflow offered as a model."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "kgrag"
+    workflow: dict[str, str]
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+def offered_models(service: AnswerService) -> list[ModelCard]:
+    wf = service.workflow
+    return [ModelCard(id=f"{MODEL_PREFIX}{wf.name}", workflow={"name": wf.name, "version": wf.version})]
+
+
+def _split(messages: list[ChatMessage]) -> tuple[list[Turn], str]:
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+    if last_user is None:
+        raise InputError("the conversation has no user message", hint='add {"role": "user", "content": "..."}')
+    question = messages[last_user].text().strip()
+    if not question:
+        raise InputError("the last user message is empty", hint="ask a question in plain words")
+    history = [Turn(role=m.role, content=m.text()) for m in messages[:last_user] if m.role in {"user", "assistant"}]
+    return history, question
+
+
+def _answer(request: Request, body: ChatCompletionRequest) -> tuple[AnswerRecord, Rewrite]:
+    service = answer_service(request)
+    names = [m.id for m in offered_models(service)]
+    if body.model not in names:
+        raise ModelNotFoundError(f"model {body.model!r} is not offered here", hint=f"use one of: {', '.join(names)}")
+    history, question = _split(body.messages)
+    service.validate_question(question)
+    rewrite = question_rewriter(request).rewrite(history, question)
+    return service.answer(rewrite.question), rewrite
+
+
+def _extension(record: AnswerRecord, rewrite: Rewrite) -> KgragExtension:
+    return KgragExtension(
+        answer_id=record.answer_id,
+        question=record.question,
+        decision=record.provenance.gate.decision,
+        citations=record.citations,
+        facts=record.facts,
+        rewritten=rewrite.prompt is not None,
+    )
+
+
+def _pieces(text: str) -> Iterator[str]:
+    for i in range(0, len(text), STREAM_PIECE_CHARS):
+        yield text[i : i + STREAM_PIECE_CHARS]
+
+
+def _sse(record: AnswerRecord, rewrite: Rewrite, model: str) -> Iterator[str]:
+    base = {"id": f"chatcmpl-{record.answer_id}", "object": "chat.completion.chunk", "created": int(time.time())}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        body = {**base, "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(record.answer):
+        yield chunk({"content": piece})
+    yield chunk({}, "stop", kgrag=_extension(record, rewrite).model_dump())
+    yield "data: [DONE]\n\n"
+
+
+def build_router() -> APIRouter:
+    """The chat routes (role ``chat``)."""
+    router = APIRouter(tags=["chat"], dependencies=[Depends(require("chat"))])
+
+    @router.get("/v1/models", response_model=ModelList)
+    def list_models(request: Request) -> ModelList:
+        """The answer workflows, as models a chat frontend can pick."""
+        return ModelList(data=offered_models(answer_service(request)))
+
+    @router.post(
+        "/v1/chat/completions",
+        response_model=ChatCompletion,
+        responses={200: {"content": {"text/event-stream": {}}, "description": "with stream=true: SSE chunks"}},
+    )
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
+        """Answer the last user message (made standalone using the earlier turns); stored before it is returned."""
+        record, rewrite = await run_in_threadpool(_answer, request, body)
+        if body.stream:
+            return StreamingResponse(
+                _sse(record, rewrite, body.model),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        return ChatCompletion(
+            id=f"chatcmpl-{record.answer_id}",
+            created=int(time.time()),
+            model=body.model,
+            choices=[ChatChoice(message=ChatChoiceMessage(content=record.answer))],
+            kgrag=_extension(record, rewrite),
+        )
+
+    return router

@@ -1,0 +1,91 @@
+"""What the app holds for its lifetime, and accessors that raise the right error while something is unavailable."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from core.errors import KgragError, StoreNotFoundError
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    from pipelines.answer import AnswerService
+    from pipelines.audit_store import SqlAuditStore
+    from pipelines.conversation import QuestionRewriter
+    from pipelines.store import KnowledgeStore
+    from retrieval.embedder import SentenceTransformerEmbedder
+
+log = logging.getLogger("kgrag.api")
+
+
+@dataclass
+class AppState:
+    """The settings, and once the store is open: the answer service, its audit store and the question rewriter."""
+
+    settings: Settings
+    service: AnswerService | None = None
+    store: KnowledgeStore | None = None
+    audit: SqlAuditStore | None = None
+    rewriter: QuestionRewriter | None = None
+    startup_error: KgragError | None = None
+    embedder: SentenceTransformerEmbedder | None = None
+    reload_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def reopen_if_newer(st: AppState) -> None:
+    """Switch to the snapshot ingestion published last (one ``readlink`` per request when nothing changed).
+
+    Requests already running keep the store they started with; ingestion keeps the previous snapshot's files, so
+    they stay readable until the run after next.
+    """
+    from pipelines.store import KnowledgeStore
+
+    if st.store is None or st.embedder is None:
+        return
+    current = KnowledgeStore.current_snapshot_id(st.settings.store_dir)
+    if current is None or current == st.store.snapshot_id:
+        return
+    with st.reload_lock:
+        if st.store.snapshot_id == current:
+            return
+        from pipelines.factory import build_answer_service, open_store
+
+        store = open_store(st.settings, st.embedder, create=False)
+        st.service = build_answer_service(st.settings, store, st.embedder, audit=st.audit)
+        st.store = store
+        log.info("switched to snapshot %s", current)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.kgrag
+    return state
+
+
+def _unavailable(st: AppState) -> KgragError:
+    return st.startup_error or StoreNotFoundError("the store is not open yet", hint="retry in a moment")
+
+
+def answer_service(request: Request) -> AnswerService:
+    st = app_state(request)
+    reopen_if_newer(st)
+    if st.service is None:
+        raise _unavailable(st)
+    return st.service
+
+
+def audit_store(request: Request) -> SqlAuditStore:
+    st = app_state(request)
+    if st.audit is None:
+        raise _unavailable(st)
+    return st.audit
+
+
+def question_rewriter(request: Request) -> QuestionRewriter:
+    st = app_state(request)
+    if st.rewriter is None:
+        raise _unavailable(st)
+    return st.rewriter

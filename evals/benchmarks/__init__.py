@@ -1,0 +1,1 @@
+"""Benchmark scripts (run by hand; they print measured figures, nothing is asserted)."""

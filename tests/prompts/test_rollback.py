@@ -1,0 +1,109 @@
+"""Automatic rollback: the pass-rate decision, and the label moving back on outcomes read from a real audit store."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.errors import PromptError
+from core.types import AnswerRecord, GateRecord, PromptRef, Provenance, WorkflowRef
+from pipelines.audit_store import SqliteAuditStore
+from pipelines.workflow_golden import recent_outcomes
+from prompts.registry import FilePromptRegistry, default_templates_dir
+from prompts.rollback import ROLLBACK_ACTOR, Outcome, RollbackMonitor, RollbackPolicy, decide
+
+POLICY = RollbackPolicy(window=20, margin=0.1, min_answers=10)
+
+
+def outcomes(version: int, passed: int, failed: int) -> list[Outcome]:
+    return [Outcome(version=version, passed=True)] * passed + [Outcome(version=version, passed=False)] * failed
+
+
+def test_drop_beyond_the_margin_rolls_back() -> None:
+    d = decide("answer", "production", 2, 1, outcomes(1, 18, 2) + outcomes(2, 12, 8), POLICY)
+    assert d.rollback and (d.previous_rate, d.current_rate) == (0.9, 0.6)
+    assert "v2 60.0% over its last 20 answers is 30.0% below v1's 90.0%" in d.reason
+
+
+def test_drop_within_the_margin_keeps_the_version() -> None:
+    d = decide("answer", "production", 2, 1, outcomes(1, 18, 2) + outcomes(2, 17, 3), POLICY)
+    assert not d.rollback and "within the margin" in d.reason
+
+
+def test_too_few_answers_or_no_previous_version_never_rolls_back() -> None:
+    assert not decide("answer", "production", 2, 1, outcomes(1, 18, 2) + outcomes(2, 0, 9), POLICY).rollback
+    assert not decide("answer", "production", 2, None, outcomes(2, 0, 20), POLICY).rollback
+
+
+def test_only_the_newest_window_counts() -> None:
+    # v2 failed a lot long ago, then recovered: its last 20 answers all passed.
+    history = outcomes(1, 18, 2) + outcomes(2, 0, 30) + outcomes(2, 20, 0)
+    assert not decide("answer", "production", 2, 1, history, POLICY).rollback
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> FilePromptRegistry:
+    templates = tmp_path / "templates"
+    shutil.copytree(default_templates_dir(), templates)
+    shutil.copy(default_templates_dir().parent / "labels.yaml", tmp_path / "labels.yaml")
+    v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
+    (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
+    return FilePromptRegistry(templates)
+
+
+def record(version: int, decision: str, at: datetime) -> AnswerRecord:
+    return AnswerRecord(
+        answer_id=uuid.uuid4().hex,
+        question="How many days of paid annual leave do employees get?",
+        answer="Employees get 28 days [1]." if decision == "released" else "The documents do not answer this question.",
+        provenance=Provenance(
+            prompt=PromptRef(name="answer", version=version, sha256="0" * 64),
+            workflow=WorkflowRef(name="answer", version="2"),
+            model="qwen2.5-coder-1.5b",
+            gate=GateRecord(decision=decision),  # type: ignore[arg-type]
+        ),
+        created_at=at.isoformat(),
+    )
+
+
+def test_degraded_promoted_version_is_rolled_back_from_the_audit_store(
+    registry: FilePromptRegistry, tmp_path: Path
+) -> None:
+    registry.promote("answer", 2, "production", actor="alice", reason="try v2")
+    audit = SqliteAuditStore(tmp_path / "audit.sqlite")
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    plan = [(1, "released")] * 18 + [(1, "abstained")] * 2 + [(2, "released")] * 10 + [(2, "review")] * 10
+    for n, (version, decision) in enumerate(plan):
+        audit.save(record(version, decision, t + timedelta(seconds=n)))
+    audit.save(
+        record(1, "released", t).model_copy(
+            update={"answer_id": "other", "provenance": record(1, "released", t).provenance.model_copy(
+                update={"prompt": PromptRef(name="answer_strict", version=1, sha256="0" * 64)})}
+        )
+    )  # fmt: skip
+    found = recent_outcomes(audit, "answer", limit=500)
+    audit.close()
+    assert len(found) == 40 and [o.version for o in found[:20]] == [1] * 20, "oldest first, strict answers excluded"
+
+    monitor = RollbackMonitor(registry, POLICY)
+    dry = monitor.check("answer", "production", found, apply=False)
+    assert dry.rollback and dry.event is None and registry.resolve("answer").version == 2
+    decision = monitor.check("answer", "production", found)
+    assert decision.rollback and decision.event is not None
+    assert registry.resolve("answer").version == 1
+    assert FilePromptRegistry(registry.directory).resolve("answer").version == 1
+    last = registry.history("answer", "production")[-1]
+    assert (last.kind, last.actor, last.from_, last.to) == ("rollback", ROLLBACK_ACTOR, "2", "1")
+    assert "below v1's 90.0%" in last.reason
+    again = monitor.check("answer", "production", found)
+    assert not again.rollback and again.previous is None and "no previous version" in again.reason
+
+
+def test_rollback_refuses_split_labels(registry: FilePromptRegistry) -> None:
+    registry.set_split("answer", "production", {1: 50, 2: 50}, actor="alice")
+    with pytest.raises(PromptError, match="is a split"):
+        RollbackMonitor(registry, POLICY).check("answer", "production", [])

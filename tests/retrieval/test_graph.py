@@ -1,0 +1,129 @@
+"""Graph retrieval: personalized PageRank over the entity-chunk graph finds bridge passages dense search misses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from core.errors import ConfigurationError, InputError
+from core.settings import load_settings
+from pipelines.factory import build_ingestor, build_retriever, open_store
+from pipelines.store import KnowledgeStore
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.graph import GraphRetriever, personalized_pagerank
+
+QUESTION = "Which currency did the country where the rapper Zorbalt Quimby was born use before the euro?"
+
+#: A two-hop question: the first hop names Zorbalt Quimby and Varnholm; the bridge passage is about Varnholm's
+#: currency and never mentions Quimby. Distractors talk about currencies before the euro in other countries.
+CORPUS = [
+    (
+        "quimby",
+        "Zorbalt Quimby",
+        "Zorbalt Quimby is a rapper who performs in sign language and was born in Varnholm.",
+    ),
+    ("varnholm", "Varnholm", "Varnholm adopted the euro in 2002. Before that Varnholm paid in the krenna."),
+    *[
+        (
+            f"distractor{i}",
+            f"Currency of {country}",
+            f"The {old} was the currency the country {country} used before the euro. "
+            f"Many rappers born in {country} sing about the {old}.",
+        )
+        for i, (country, old) in enumerate([("Estoria", "drachm"), ("Kelvia", "lira")])
+    ],
+    *[
+        (f"other{i}", topic, f"{topic} is a hobby that has nothing to do with money or music.")
+        for i, topic in enumerate(["Gardening", "Astronomy", "Chess", "Sailing", "Pottery", "Beekeeping"])
+    ],
+]
+
+
+@pytest.fixture(scope="module")
+def bridge_store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> KnowledgeStore:
+    root = tmp_path_factory.mktemp("graph-bridge")
+    corpus = root / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": i, "title": t, "text": x}) for i, t, x in CORPUS), "utf-8")
+    settings = load_settings(store_dir=root / "store")
+    store = open_store(settings, embedder, create=True)
+    build_ingestor(settings, store, embedder).ingest([corpus])
+    return store
+
+
+def test_graph_mode_finds_the_bridge_passage_that_dense_misses(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    # Ranked by PageRank alone (dense_mix 0, as in HippoRAG): on a corpus this small the default dense mix lets
+    # the near-duplicate distractors tie with the bridge; the default's gain on real data is measured by kgrag bench.
+    settings = load_settings()
+    settings.retrieval.graph_dense_mix = 0.0
+    dense = build_retriever(settings, bridge_store, embedder, "dense").retrieve(QUESTION, top_k=2)
+    graph = build_retriever(settings, bridge_store, embedder, "graph").retrieve(QUESTION, top_k=2)
+    dense_docs = [h.chunk.document_id for h in dense]
+    graph_docs = [h.chunk.document_id for h in graph]
+    assert "varnholm" not in dense_docs, dense_docs  # the bridge passage is far from the question's wording
+    assert set(graph_docs) == {"quimby", "varnholm"}, graph_docs
+    assert all(h.method == "graph" for h in graph)
+    assert graph[0].score >= graph[1].score > 0
+
+
+def test_graph_mode_without_linked_entities_falls_back_to_dense(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = load_settings()
+    question = "what did people pay with before the common european money"
+    dense = build_retriever(settings, bridge_store, embedder, "dense").retrieve(question, top_k=3)
+    graph = build_retriever(settings, bridge_store, embedder, "graph").retrieve(question, top_k=3)
+    assert [h.chunk.id for h in graph] == [h.chunk.id for h in dense]
+
+
+def test_graph_retriever_rejects_bad_input_and_settings(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    retriever = build_retriever(load_settings(), bridge_store, embedder, "graph")
+    assert isinstance(retriever, GraphRetriever)
+    with pytest.raises(InputError):
+        retriever.retrieve("   ")
+    with pytest.raises(InputError):
+        retriever.retrieve(QUESTION, top_k=0)
+    with pytest.raises(ConfigurationError, match="damping"):
+        GraphRetriever(retriever.seed_retriever, bridge_store.chunks, bridge_store.graph, retriever.linker, damping=1.0)
+
+
+def test_personalized_pagerank_on_a_path_graph() -> None:
+    # path a - b - c, restart at a. Column-stochastic transition of the undirected path.
+    transition = sp.csr_matrix(np.array([[0, 0.5, 0], [1, 0, 1], [0, 0.5, 0]], dtype=np.float64))
+    scores = personalized_pagerank(transition, np.array([1.0, 0.0, 0.0]), damping=0.5, max_iter=200, tol=1e-12)
+    assert scores.sum() == pytest.approx(1.0)
+    # fixed point of p = 0.5 s + 0.5 T p: a = 0.5 + 0.25 b, b = 0.5 (a + c), c = 0.25 b
+    a, b, c = np.linalg.solve(np.array([[1, -0.25, 0], [-0.5, 1, -0.5], [0, -0.25, 1]]), np.array([0.5, 0, 0]))
+    assert scores == pytest.approx([a, b, c])
+    assert scores[0] > scores[1] > scores[2] > 0
+    with pytest.raises(ValueError):
+        personalized_pagerank(transition, np.zeros(3), damping=0.5)
+
+
+def test_matrix_covers_every_chunk_and_entity(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    retriever = build_retriever(load_settings(), bridge_store, embedder, "graph")
+    assert isinstance(retriever, GraphRetriever)
+    matrix = retriever.refresh()
+    assert len(matrix.chunk_ids) == bridge_store.chunks.chunk_count()
+    assert "ent:varnholm" in matrix.entity_index
+    column_sums = np.asarray(matrix.transition.sum(axis=0)).ravel()
+    assert np.allclose(column_sums[column_sums > 0], 1.0)
+
+
+def test_graph_mode_is_chosen_by_settings(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KGRAG_RETRIEVAL__MODE", "graph")
+    monkeypatch.setenv("KGRAG_RETRIEVAL__GRAPH_DAMPING", "0.6")
+    retriever = build_retriever(load_settings(), bridge_store, embedder)
+    assert isinstance(retriever, GraphRetriever) and retriever.damping == 0.6
+    monkeypatch.setenv("KGRAG_RETRIEVAL__MODE", "bm25")
+    assert not isinstance(build_retriever(load_settings(), bridge_store, embedder), GraphRetriever)
