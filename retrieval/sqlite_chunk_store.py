@@ -99,15 +99,7 @@ class SqliteChunkStore:
         Returns ``(vector_ids, replaced_vector_ids)``: the new vector id of each chunk, in order, and the vector
         ids of the older version's chunks that were removed. Everything happens in one transaction.
         """
-        for chunk in chunks:
-            if chunk.document_id != document.id:
-                raise InputError(f"chunk {chunk.id} belongs to document {chunk.document_id}, not {document.id}")
-            if not 0 <= chunk.start <= chunk.end <= len(document.text):
-                raise InputError(f"chunk {chunk.id} spans [{chunk.start}, {chunk.end}) outside document {document.id}")
-            if document.text[chunk.start : chunk.end] != chunk.text:
-                raise InputError(f"chunk {chunk.id} text is not document {document.id} text[start:end]")
-        if len({c.id for c in chunks}) != len(chunks):
-            raise InputError(f"duplicate chunk ids in document {document.id}")
+        self._validate(document, chunks)
 
         with self._lock, self._transaction():
             replaced = self._delete_locked(document.id)
