@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.problems import problem
+from api.problems import problem_from_error
+from core.errors import PayloadTooLargeError
 
 
 class BodySizeLimit:
@@ -49,11 +50,10 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = problem(
-            413,
-            "payload-too-large",
-            "Payload too large",
-            f"the request body is over the {limit}-byte limit for {scope.get('path', '')}",
-            "send a smaller body (limits: KGRAG_API__MAX_BODY_BYTES, KGRAG_API__MAX_UPLOAD_BYTES)",
+        response = problem_from_error(
+            PayloadTooLargeError(
+                f"the request body is over the {limit}-byte limit for {scope.get('path', '')}",
+                hint="send a smaller body (limits: KGRAG_API__MAX_BODY_BYTES, KGRAG_API__MAX_UPLOAD_BYTES)",
+            )
         )
         await response(scope, receive, send)

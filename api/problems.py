@@ -26,13 +26,18 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def problem_from_error(exc: KgragError) -> JSONResponse:
+    """The problem document of a kgrag error: its status, code, message and hint."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, exc.hint, headers)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Map kgrag errors and request validation errors to problem documents (never a stack trace)."""
 
     @app.exception_handler(KgragError)
     async def kgrag_error(_: Request, exc: KgragError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return problem(exc.http_status, exc.code, type(exc).__name__, exc.message, exc.hint, headers)
+        return problem_from_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -76,9 +76,6 @@ class IngestState:
         rows = self._db.execute("SELECT chunk_id FROM extracted WHERE extractor != ? ORDER BY chunk_id", (extractor,))
         return [r[0] for r in rows]
 
-    def extracted_count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM extracted").fetchone()[0])
-
     # ----- meta -----
 
     def get_meta(self, key: str) -> str | None:

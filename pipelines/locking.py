@@ -18,17 +18,6 @@ from types import TracebackType
 from core.errors import StoreBusyError
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class IngestLock:
     """Exclusive, non-blocking lock on one file; ``acquire`` raises :class:`StoreBusyError` when it is held."""
 

@@ -254,14 +254,6 @@ class SqliteChunkStore:
         """Map each known chunk id to its chunk; unknown ids are left out."""
         return {row[1]: _chunk(row) for row in self._select_in("id", list(chunk_ids))}
 
-    def vector_ids_for_document(self, document_id: str) -> list[int]:
-        """The vector ids of a document's chunks, in chunk order."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT vector_id FROM chunks WHERE document_id = ? ORDER BY ordinal, vector_id", (document_id,)
-            ).fetchall()
-        return [int(row[0]) for row in rows]
-
     def _select_in(self, column: str, keys: list[Any]) -> list[Sequence[Any]]:
         rows: list[Sequence[Any]] = []
         unique = list(dict.fromkeys(keys))
