@@ -2,16 +2,20 @@
 
 Rules, tried for every pair of type-compatible entities (``thing`` is compatible with every type):
 
-* ``title`` -- equal once leading titles and honorifics are dropped ("President Obama" = "Obama"), and the MiniLM
-  cosine of the two full names >= ``alias_min_cosine``; score = the cosine.
+* ``title`` -- equal once leading titles and honorifics are dropped ("President Obama" = "Obama"; not "President of
+  X", and "St"/"Saint" are kept: "St Louis" is not "Louis"), and the MiniLM cosine of the two full names >=
+  ``alias_min_cosine``; a one-word name also needs the document evidence of the ``surname`` rule ("Smith" names
+  many people); score = the cosine.
 * ``surname`` -- a one-word name equals the last word of exactly one 2-3 word name without function words
   ("Obama" -> "Barack Obama"; "Paris" is not "Paris Hilton", "Dame" not "University of Notre Dame", and an ambiguous
-  "Curie" merges nowhere), every document naming the short form also names the long one (the evidence), and the
+  "Curie" merges nowhere; no acronyms, and no long names whose other words mark a place or organisation: "Hotel
+  Galvez", "East Kingston"), every document naming the short form also names the long one (the evidence), and the
   cosine >= ``alias_min_cosine``; score = the cosine.
 * ``fuzzy`` -- rapidfuzz ``ratio`` (order-sensitive) of the normalised names >= ``fuzzy_min_ratio`` (spelling
   variants, "Barak Obama" / "Barack Obama"), names sharing a word of 4+ characters, both at least
   ``fuzzy_min_chars`` long, the same numbers (digits and Roman numerals: "XXIII" is not "XXXIII"), and cosine >=
-  ``fuzzy_min_cosine``; score = the ratio / 100.
+  ``fuzzy_min_cosine``, and not :func:`distinct_variants` ("Western"/"Eastern Europe", "North Korea"/"North
+  Korean", "World Chess Championship"/"World Team Chess Championship"); score = the ratio / 100.
 
 Groups are closed transitively (union-find; a member joined only through another is recorded with its own rule
 plus ``+transitive``); each group's canonical entity is the one with the longest name, then
@@ -37,7 +41,7 @@ from kg.networkx_store import NetworkxGraphStore
 
 _TITLE_WORDS = """
 president minister senator sen governor gov mayor king queen prince princess emperor empress pope
-saint st sir dame lord lady dr doctor prof professor mr mrs ms miss mister colonel col captain capt
+sir dame lord lady dr doctor prof professor mr mrs ms miss mister colonel col captain capt
 lieutenant lt sergeant sgt admiral judge justice chancellor secretary ambassador rev reverend father bishop
 archbishop cardinal sheikh chairman ceo
 """
@@ -47,6 +51,25 @@ TITLES = frozenset(_TITLE_WORDS.split())
 
 _NUMBER = re.compile(r"\d+")
 _ROMAN = re.compile(r"m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})")
+
+#: Words that make a name a different thing when they differ or are added: "Western Europe" is not "Eastern
+#: Europe", "East Kingston" is not "Kingston".
+_DIRECTION_WORDS = "north south east west northern southern eastern western upper lower central greater little new old"
+DIRECTIONS = frozenset(_DIRECTION_WORDS.split())
+
+#: Words before a last name that mark a place, building or organisation rather than a person's given names
+#: ("Hotel Galvez", "Gmina Ozorkow", "City Place Gatwick"): the ``surname`` rule does not fold the last word into them.
+_PLACE_AND_BODY_WORDS = """
+    hotel gmina city place county district province state river lake mount mountain port fort bay cape island islands
+    street road avenue square park station airport church cathedral castle palace college university
+    school hospital museum bridge tower valley action police army navy club team company bank group hall house
+    san santa saint st la le los las el"""
+NON_PERSON_WORDS = DIRECTIONS | frozenset(_PLACE_AND_BODY_WORDS.split())
+
+#: Endings that turn a word into another word of the same stem ("Islands"/"Islanders", "Korea"/"Korean",
+#: "Catholic"/"Catholicism"): two names differing only by these are not spelling variants.
+_ENDINGS = "s es n an ns ers er ism ic ian ians ese ish ern y ies al"
+INFLECTIONS = frozenset(_ENDINGS.split()) | {""}
 
 #: Fuzzy matching skips words shared by more names than this (``"university"``); other shared words still pair them.
 _MAX_BLOCK = 300
@@ -119,9 +142,42 @@ def _evidence(short: Candidate, long: Candidate) -> bool:
 def strip_titles(normalised: str) -> str:
     """The normalised name without leading titles ("president barack obama" -> "barack obama")."""
     words = normalised.split()
-    while len(words) > 1 and words[0] in TITLES:
+    while len(words) > 1 and words[0] in TITLES and words[1] != "of":  # "president of x" is an office, not a name
         words.pop(0)
     return " ".join(words)
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def distinct_variants(a: str, b: str) -> bool:
+    """Whether two similar normalised names are different things rather than spellings of one name.
+
+    True when one name's words are a proper subset of the other's ("world chess championship" / "world team chess
+    championship"), or an aligned pair of differing words are direction words ("western" / "eastern"), one word
+    extends the other ("korea" / "korean"), are short codes ("cwa" / "cwb"), or both end in inflections of one stem
+    ("islands" / "islanders").
+    """
+    wa, wb = a.split(), b.split()
+    if set(wa) < set(wb) or set(wb) < set(wa):
+        return True
+    if len(wa) != len(wb):
+        return False
+    for x, y in zip(wa, wb, strict=True):
+        if x == y:
+            continue
+        if x in DIRECTIONS or y in DIRECTIONS or x.startswith(y) or y.startswith(x):
+            return True
+        if len(x) <= 3 and len(y) <= 3:  # codes and letters: "cwa" / "cwb", "league a" / "league b"
+            return True
+        n = _common_prefix(x, y)
+        if n >= 3 and x[n:] in INFLECTIONS and y[n:] in INFLECTIONS:
+            return True
+    return False
 
 
 def types_compatible(a: str, b: str) -> bool:
@@ -148,22 +204,27 @@ class EntityResolver:
         self.fuzzy_min_chars = fuzzy_min_chars
 
     def find_merges(self, entities: Sequence[Candidate]) -> list[tuple[str, str, str, float]]:
-        """``(canonical_id, merged_id, rule, score)`` for every entity that should join another."""
+        """``(canonical_id, merged_id, rule, score)`` for every entity that should join another.
+
+        The rules first propose pairs from names alone; only the names in proposed pairs are embedded (a few
+        hundred among tens of thousands of entities), then each proposal is kept if its cosine is high enough.
+        """
         by_id = {e.id: e for e in entities}
         full = {e.id: normalize_name(e.name) or e.id.removeprefix(ENTITY_PREFIX) for e in entities}
         core = {ent_id: strip_titles(name) for ent_id, name in full.items()}
-        vectors = self._embed(sorted(set(full.values()) | set(core.values())))
-        edges: list[tuple[str, str, str, float]] = []
+        # (canonical-side id, merged-side id, rule, name a, name b, minimum cosine, score if not the cosine)
+        proposals: list[tuple[str, str, str, str, str, float, float | None]] = []
         # title: the same name once leading titles are dropped
         groups: dict[str, list[str]] = {}
         for ent_id, name in sorted(core.items()):
             groups.setdefault(name, []).append(ent_id)
-        for members in groups.values():
+        for core_name, members in groups.items():
             for other in members[1:]:
                 first = members[0]
-                score = vectors.cosine(full[first], full[other])
-                if types_compatible(by_id[first].type, by_id[other].type) and score >= self.alias_min_cosine:
-                    edges.append((first, other, "title", round(score, 4)))
+                if " " not in core_name and not self._title_evidence(core_name, by_id, full, first, other):
+                    continue
+                if types_compatible(by_id[first].type, by_id[other].type):
+                    proposals.append((first, other, "title", full[first], full[other], self.alias_min_cosine, None))
         distinct = sorted(groups)  # one representative entity per core name
         rep = {name: groups[name][0] for name in distinct}
         # surname: a one-word name that is the last word of exactly one 2-3 word name (no "of", "the"...) of a
@@ -177,12 +238,15 @@ class EntityResolver:
             if " " in name or len(name) < 3 or _numbers(name) or name in TITLES or name in STOPWORDS:
                 continue
             short = by_id[rep[name]]
-            longer = [n for n in last_word.get(name, []) if types_compatible(by_id[rep[n]].type, short.type)]
-            if len(longer) != 1 or not _evidence(short, by_id[rep[longer[0]]]):
+            if short.name.isupper():  # an acronym ("CFTC") is not a surname
                 continue
-            score = vectors.cosine(name, longer[0])
-            if score >= self.alias_min_cosine:
-                edges.append((rep[longer[0]], rep[name], "surname", round(score, 4)))
+            longer = [
+                n
+                for n in last_word.get(name, [])
+                if types_compatible(by_id[rep[n]].type, short.type) and not NON_PERSON_WORDS & set(n.split()[:-1])
+            ]
+            if len(longer) == 1 and _evidence(short, by_id[rep[longer[0]]]):
+                proposals.append((rep[longer[0]], rep[name], "surname", name, longer[0], self.alias_min_cosine, None))
         # fuzzy: spelling variants (rapidfuzz ratio, order-sensitive) among names sharing a word of 4+ characters
         blocks: dict[str, list[str]] = {}
         for name in distinct:
@@ -202,9 +266,28 @@ class EntityResolver:
                 seen.add((a, b))
                 if _numbers(a) != _numbers(b) or not types_compatible(by_id[rep[a]].type, by_id[rep[b]].type):
                     continue
-                if vectors.cosine(a, b) >= self.fuzzy_min_cosine:
-                    edges.append((rep[a], rep[b], "fuzzy", round(float(matrix[i, j]) / 100, 4)))
+                if not distinct_variants(a, b):
+                    ratio = round(float(matrix[i, j]) / 100, 4)
+                    proposals.append((rep[a], rep[b], "fuzzy", a, b, self.fuzzy_min_cosine, ratio))
+        vectors = self._embed(sorted({n for *_ids, a, b, _min, _s in proposals for n in (a, b)}))
+        edges: list[tuple[str, str, str, float]] = []
+        for first, other, rule, a, b, minimum, fixed in proposals:
+            cosine = vectors.cosine(a, b)
+            if cosine >= minimum:
+                edges.append((first, other, rule, fixed if fixed is not None else round(cosine, 4)))
         return self._canonicalise(by_id, edges)
+
+    @staticmethod
+    def _title_evidence(
+        core_name: str, by_id: dict[str, Candidate], full: dict[str, str], first: str, other: str
+    ) -> bool:
+        """A one-word name joins its titled form ("Smith" / "Judge Smith") only when exactly one of the two carries
+        the title and every document naming the bare name also names the titled one: one-word names are ambiguous."""
+        bare = [e for e in (first, other) if full[e] == core_name]
+        titled = [e for e in (first, other) if full[e] != core_name]
+        if len(bare) != 1 or len(titled) != 1:
+            return False
+        return _evidence(by_id[bare[0]], by_id[titled[0]])
 
     def _embed(self, names: Sequence[str]) -> _Vectors:
         rows = np.asarray(self.embedder.embed(list(names)), dtype=np.float32) if names else np.zeros((0, 1))
