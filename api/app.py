@@ -12,8 +12,11 @@ from pydantic import BaseModel, Field
 from api.auth import KeyRing, require
 from api.chat import build_router as chat_routes
 from api.compliance import build_router as compliance_routes
+from api.documents import build_router as document_routes
+from api.documents import start_documents
 from api.limits import BodySizeLimit
 from api.problems import install_problem_handlers
+from api.reviews import build_router as review_routes
 from api.state import AppState, answer_service, reopen_if_newer
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
@@ -47,7 +50,7 @@ def _open(state: AppState) -> None:
     from pipelines.factory import build_answer_service, build_audit, load_embedder, open_store, prompt_registry
 
     try:
-        embedder = state.embedder = load_embedder(state.settings)
+        embedder = state.embedder = state.embedder or load_embedder(state.settings)
         state.store = open_store(state.settings, embedder, create=False)
         state.audit = build_audit(state.settings, state.store)
         state.service = build_answer_service(state.settings, state.store, embedder, audit=state.audit)
@@ -66,7 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(state)
-        yield
+        app.state.documents = start_documents(state, lambda: _open(state))
+        try:
+            yield
+        finally:
+            app.state.documents.stop()
 
     app = FastAPI(
         title="kgrag",
@@ -96,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(chat_routes())
     app.include_router(compliance_routes())
+    app.include_router(review_routes())
+    app.include_router(document_routes())
     app.include_router(ui_routes())
 
     @app.get("/healthz", response_model=Health, tags=["health"])

@@ -1,15 +1,25 @@
 """The OpenAI-compatible surface: ``POST /v1/chat/completions`` (plain and SSE-streamed) and ``GET /v1/models``.
 
 The last user message is the question; earlier turns are used to rewrite it into a standalone question before
-retrieval. The answer passes the gate before any of it is sent, so a stream carries the released text in pieces,
-then a final chunk with ``finish_reason`` and the ``kgrag`` extension (answer id, citations, facts), then ``[DONE]``.
+retrieval; the answer's provenance records both (``provenance.conversation``).
+
+Streaming and the gate: no text leaves before the gate has released it, so a stream cannot carry the model's tokens
+as they are generated. Instead the request is checked first (a bad model name or an empty question is a plain
+problem response); then, if the answer is not ready within ``KGRAG_API__STREAM_KEEPALIVE_S``, the SSE response
+starts and sends a comment line (``: keep-alive``) every interval while retrieval, generation and the gate run, so
+proxies and clients do not time out; OpenAI clients ignore comments. Once the record is stored, the released text
+follows in token-sized chunks (a word with its leading space; long words split), then a final chunk with
+``finish_reason`` and the ``kgrag`` extension (answer id, citations, facts), then ``[DONE]``. A failure after the
+stream started is sent as an OpenAI-style ``{"error": ...}`` event before ``[DONE]`` (the ``openai`` client raises it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -18,14 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
-from api.state import answer_service, question_rewriter
-from core.errors import InputError, ModelNotFoundError
+from api.state import answer_service, app_state, question_rewriter
+from core.errors import InputError, KgragError, ModelNotFoundError
 from core.types import AnswerRecord, Citation, FactCitation
 from pipelines.answer import AnswerService
-from pipelines.conversation import Rewrite, Turn
+from pipelines.conversation import QuestionRewriter, Rewrite, Turn
 
 MODEL_PREFIX = "kgrag-"
 STREAM_PIECE_CHARS = 24
+_WORD_START = re.compile(r"(?<=\S)(?=\s)")
+KEEPALIVE = ": keep-alive\n\n"
 
 
 class ChatMessage(BaseModel):
@@ -66,6 +78,7 @@ class KgragExtension(BaseModel):
 
     answer_id: str
     question: str = Field(description="The standalone question that was answered.")
+    original_question: str = Field(default="", description="The last user message as sent.")
     decision: str
     citations: list[Citation]
     facts: list[FactCitation]
@@ -131,15 +144,35 @@ def _split(messages: list[ChatMessage]) -> tuple[list[Turn], str]:
     return history, question
 
 
-def _answer(request: Request, body: ChatCompletionRequest) -> tuple[AnswerRecord, Rewrite]:
+class _Prepared(BaseModel):
+    """A checked chat request: what to rewrite and answer, with the services that will do it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    service: AnswerService
+    rewriter: QuestionRewriter
+    history: list[Turn]
+    question: str
+
+
+def _prepare(request: Request, body: ChatCompletionRequest) -> _Prepared:
+    """Everything that can be refused before answering: store state, model name, the messages, the question."""
     service = answer_service(request)
     names = [m.id for m in offered_models(service)]
     if body.model not in names:
         raise ModelNotFoundError(f"model {body.model!r} is not offered here", hint=f"use one of: {', '.join(names)}")
     history, question = _split(body.messages)
     service.validate_question(question)
-    rewrite = question_rewriter(request).rewrite(history, question)
-    return service.answer(rewrite.question), rewrite
+    return _Prepared(service=service, rewriter=question_rewriter(request), history=history, question=question)
+
+
+def _run(prepared: _Prepared) -> tuple[AnswerRecord, Rewrite]:
+    rewrite = prepared.rewriter.rewrite(prepared.history, prepared.question)
+    return prepared.service.answer(rewrite.question, conversation=rewrite.reference()), rewrite
+
+
+def _answer(request: Request, body: ChatCompletionRequest) -> tuple[AnswerRecord, Rewrite]:
+    return _run(_prepare(request, body))
 
 
 def _extension(record: AnswerRecord, rewrite: Rewrite) -> KgragExtension:
@@ -150,12 +183,15 @@ def _extension(record: AnswerRecord, rewrite: Rewrite) -> KgragExtension:
         citations=record.citations,
         facts=record.facts,
         rewritten=rewrite.prompt is not None,
+        original_question=rewrite.original,
     )
 
 
 def _pieces(text: str) -> Iterator[str]:
-    for i in range(0, len(text), STREAM_PIECE_CHARS):
-        yield text[i : i + STREAM_PIECE_CHARS]
+    """Token-sized pieces that concatenate to ``text``: each word with its leading whitespace, long ones split."""
+    for word in _WORD_START.split(text):
+        for i in range(0, len(word), STREAM_PIECE_CHARS):
+            yield word[i : i + STREAM_PIECE_CHARS]
 
 
 def _sse(record: AnswerRecord, rewrite: Rewrite, model: str) -> Iterator[str]:
@@ -170,6 +206,34 @@ def _sse(record: AnswerRecord, rewrite: Rewrite, model: str) -> Iterator[str]:
         yield chunk({"content": piece})
     yield chunk({}, "stop", kgrag=_extension(record, rewrite).model_dump())
     yield "data: [DONE]\n\n"
+
+
+def _error_event(exc: BaseException) -> str:
+    if isinstance(exc, KgragError):
+        error = {"message": str(exc), "type": exc.code, "code": exc.http_status}
+    else:
+        error = {"message": f"{type(exc).__name__}: {exc}", "type": "internal-error", "code": 500}
+    return f"data: {json.dumps({'error': error})}\n\n"
+
+
+async def _keepalive_stream(
+    task: asyncio.Future[tuple[AnswerRecord, Rewrite]], interval_s: float, model: str
+) -> AsyncIterator[str]:
+    """Comments while the answer is made and gated (one at once: the stream starts because an interval passed),
+    then the released answer's chunks (or an error event)."""
+    yield KEEPALIVE
+    while not task.done():
+        await asyncio.wait({task}, timeout=interval_s)
+        if not task.done():
+            yield KEEPALIVE
+    try:
+        record, rewrite = task.result()
+    except Exception as exc:
+        yield _error_event(exc)
+        yield "data: [DONE]\n\n"
+        return
+    for piece in _sse(record, rewrite, model):
+        yield piece
 
 
 def build_router() -> APIRouter:
@@ -187,14 +251,27 @@ def build_router() -> APIRouter:
         responses={200: {"content": {"text/event-stream": {}}, "description": "with stream=true: SSE chunks"}},
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
-        """Answer the last user message (made standalone using the earlier turns); stored before it is returned."""
-        record, rewrite = await run_in_threadpool(_answer, request, body)
+        """Answer the last user message (made standalone using the earlier turns); stored before it is returned.
+
+        With ``stream=true``: SSE ``: keep-alive`` comments while the answer is made and gated, then the released
+        text in token-sized chunks, a final chunk with the ``kgrag`` extension, and ``[DONE]``.
+        """
         if body.stream:
+            prepared = await run_in_threadpool(_prepare, request, body)
+            task = asyncio.ensure_future(run_in_threadpool(_run, prepared))
+            interval = app_state(request).settings.api.stream_keepalive_s
+            await asyncio.wait({task}, timeout=interval)
+            if task.done():  # ready (or failed) within one interval: a plain stream, or a plain problem response
+                record, rewrite = task.result()
+                events: Iterator[str] | AsyncIterator[str] = _sse(record, rewrite, body.model)
+            else:
+                events = _keepalive_stream(task, interval, body.model)
             return StreamingResponse(
-                _sse(record, rewrite, body.model),
+                events,
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
+        record, rewrite = await run_in_threadpool(_answer, request, body)
         return ChatCompletion(
             id=f"chatcmpl-{record.answer_id}",
             created=int(time.time()),

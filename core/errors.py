@@ -141,3 +141,38 @@ class GraphBackendError(KgragError):
 
     http_status = 503
     code = "graph-backend-unavailable"
+
+
+class UnsupportedMediaTypeError(KgragError):
+    """An uploaded file (or a request body) is of a type kgrag does not ingest."""
+
+    http_status = 415
+    code = "unsupported-media-type"
+
+
+class DocumentNotFoundError(KgragError):
+    """No indexed document has the requested id."""
+
+    http_status = 404
+    code = "document-not-found"
+
+
+class JobNotFoundError(KgragError):
+    """No background job has the requested id."""
+
+    http_status = 404
+    code = "job-not-found"
+
+
+class IngestEngineError(KgragError):
+    """The ingestion engine could not run: the Ray cluster is unreachable, or a Ray task or actor failed."""
+
+    http_status = 503
+    code = "ingest-engine-unavailable"
+
+
+class ReviewConflictError(KgragError):
+    """A review that does not fit the answer's state (e.g. reviewing an answer the gate did not hold)."""
+
+    http_status = 409
+    code = "review-conflict"

@@ -71,13 +71,42 @@ class RetrievalSettings(BaseModel):
     graph_dense_seeds: int = 20
     graph_passage_weight: float = 0.2
     graph_dense_mix: float = 1.0
+    #: PageRank by local push to this precision (per unit of node degree); 0 runs exact power iteration.
+    graph_ppr_epsilon: float = 1e-6
+    #: Graph facts in the prompt: those within this many hops of the question's linked entities.
+    fact_hops: int = 2
+    #: Token budget of passages + facts in the answer prompt (whole sentences, ids kept); 0 disables the assembler.
+    context_budget_tokens: int = 2500
+    #: Optional listwise LLM rerank of the first ``rerank_candidates`` hits (one model call per question).
+    rerank: bool = False
+    rerank_candidates: int = 10
+
+
+class RayEngineSettings(BaseModel):
+    """``--engine ray``: the Ray cluster to join (``address``, else ``RAY_ADDRESS``; with neither, a local instance
+    on 127.0.0.1 is started for the run) and the sizes of the parse tasks and of the embedding actor pool."""
+
+    address: str | None = None
+    #: Local instance only: CPUs it offers, and its object store size.
+    num_cpus: int = Field(default=2, ge=1)
+    object_store_mb: int = Field(default=256, ge=80)
+    #: Embedding actors (each loads the model once), CPUs and torch threads per actor, rows per batch.
+    embed_actors: int = Field(default=1, ge=1)
+    embed_actor_cpus: float = Field(default=1.0, gt=0)
+    embed_threads: int = Field(default=1, ge=1)
+    embed_batch: int = Field(default=256, ge=1)
+    #: Files per parse + chunk task.
+    parse_batch: int = Field(default=16, ge=1)
 
 
 class IngestSettings(BaseModel):
-    """Nightly re-indexing: the file size limit, and how many published snapshots to keep."""
+    """Nightly re-indexing: the file size limit, how many published snapshots to keep, and the engine that parses,
+    chunks and embeds (``local`` in this process, or ``ray`` on Ray Data)."""
 
     max_file_bytes: int = 64 * 1024 * 1024
     snapshots_retained: int = 2
+    engine: Literal["local", "ray"] = "local"
+    ray: RayEngineSettings = Field(default_factory=RayEngineSettings)
 
 
 class ExtractionSettings(BaseModel):
@@ -88,10 +117,41 @@ class ExtractionSettings(BaseModel):
     max_retries: int = 1
 
 
+#: The answer gate's cascade stages, cheapest first; ``judge`` (the Ragas LLM judge) runs only when needed.
+GateStageName = Literal["citation_coverage", "quoted_spans", "support_similarity", "lexical_support", "judge"]
+DEFAULT_GATE_STAGES: tuple[GateStageName, ...] = (
+    "citation_coverage",
+    "quoted_spans",
+    "support_similarity",
+    "lexical_support",
+    "judge",
+)
+
+
 class GateSettings(BaseModel):
-    """The answer gate: Ragas faithfulness and answer relevancy, with release thresholds."""
+    """The answer gate: a cascade of cheap checks, then Ragas faithfulness and answer relevancy only when the cheap
+    checks are inconclusive. ``backend="ragas"`` runs the judge on every answer (the pre-cascade gate)."""
 
     enabled: bool = True
+    backend: Literal["cascade", "ragas"] = "cascade"
+    stages: list[GateStageName] = Field(default_factory=lambda: list(DEFAULT_GATE_STAGES))
+    #: Each cheap stage fails below ``<stage>_fail_below``, passes at or above ``<stage>_pass_at``, else is
+    #: inconclusive (and the judge decides). Calibrated on shared/eval (``evals/benchmarks/gate_calibration.py``).
+    citation_coverage_fail_below: float = Field(default=0.5, ge=0.0, le=1.0)
+    citation_coverage_pass_at: float = Field(default=1.0, ge=0.0, le=1.0)
+    quoted_spans_fail_below: float = Field(default=1.0, ge=0.0, le=1.0)
+    quoted_spans_pass_at: float = Field(default=1.0, ge=0.0, le=1.0)
+    support_similarity_fail_below: float = Field(default=0.45, ge=0.0, le=1.0)
+    support_similarity_pass_at: float = Field(default=0.75, ge=0.0, le=1.0)
+    lexical_support_fail_below: float = Field(default=0.6, ge=0.0, le=1.0)
+    lexical_support_pass_at: float = Field(default=0.8, ge=0.0, le=1.0)
+    #: The judge's endpoint and model when it is not the answer model (default: the answer model judges).
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    #: What an inconclusive cascade decides when ``judge`` is not among the stages.
+    inconclusive_decision: Literal["review", "abstained", "released"] = "review"
+    #: rapidfuzz ratio (0-100) at which an answer token counts as found in a passage token (near matches).
+    fuzzy_match: float = 88.0
     faithfulness_threshold: float = 0.5
     answer_relevancy_threshold: float = 0.3
     answer_relevancy_strictness: int = 1
@@ -105,7 +165,7 @@ class PromptSettings(BaseModel):
     label: str = "production"
     directory: Path | None = None
     #: When the gate fails an answer the model did not abstain from, retry once with the ``answer_strict`` prompt.
-    strict_retry: bool = False
+    strict_retry: bool = True
 
 
 ApiRole = Literal["chat", "compliance", "admin"]
@@ -128,6 +188,18 @@ class ApiSettings(BaseModel):
     keys: list[ApiKey] = Field(default_factory=list)
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 20_000_000
+    #: A streamed chat completion sends an SSE comment (``: keep-alive``) this often while the answer is made and
+    #: gated, so proxies do not time the connection out; an answer ready sooner is sent without any.
+    stream_keepalive_s: float = Field(default=10.0, gt=0)
+
+
+class JobSettings(BaseModel):
+    """Background jobs of the API (document uploads and deletions), run one at a time through the ingestion code."""
+
+    #: How long a job waits for the store's ingestion lock held by another run (the CLI, a cron job) before failing.
+    lock_wait_s: float = Field(default=600.0, ge=0)
+    #: How many job records ``GET /v1/jobs`` lists at most.
+    list_limit: int = Field(default=100, ge=1)
 
 
 class AuditSettings(BaseModel):
@@ -173,6 +245,7 @@ class Settings(BaseSettings):
     graph: GraphSettings = Field(default_factory=GraphSettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

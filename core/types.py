@@ -154,6 +154,8 @@ class RetrievalRef(BaseModel):
     chunk_id: str
     score: float
     method: RetrievalMethod
+    start: int | None = Field(default=None, description="Start of the text shown in the prompt, in the document.")
+    end: int | None = Field(default=None, description="End of the shown text (before the chunk's end if cut).")
 
 
 GateDecision = Literal["released", "abstained", "review"]
@@ -164,6 +166,37 @@ class GateScores(BaseModel):
 
     faithfulness: float | None = None
     answer_relevancy: float | None = None
+    citation_coverage: float | None = Field(
+        default=None, description="Share of answer sentences carrying a [n] marker that points at a given passage."
+    )
+    support_similarity: float | None = Field(
+        default=None, description="Weakest answer sentence's best cosine similarity to a sentence of its passages."
+    )
+    lexical_support: float | None = Field(
+        default=None, description="Share of the answer's content tokens, numbers and names found in its passages."
+    )
+    context_relevance: float | None = Field(default=None, description="How relevant the passages are to the question.")
+
+
+GateStageOutcome = Literal["pass", "fail", "inconclusive", "error", "skipped"]
+
+
+class GateStageRecord(BaseModel):
+    """One stage of the gate's cascade as it ran: its outcome, scores and time."""
+
+    name: str = Field(description="e.g. abstention, citation_coverage, support_similarity, lexical_support, judge")
+    outcome: GateStageOutcome
+    scores: dict[str, float] = Field(default_factory=dict)
+    duration_ms: float = 0.0
+    detail: str = ""
+
+
+class SearchSummary(BaseModel):
+    """What was searched before an abstention: the query, the retrieval modes and how many passages were found."""
+
+    query: str
+    modes: list[str] = Field(default_factory=list)
+    passages: int = 0
 
 
 class GateRecord(BaseModel):
@@ -173,6 +206,12 @@ class GateRecord(BaseModel):
     scores: GateScores = Field(default_factory=GateScores)
     reason: str = ""
     duration_ms: float = 0.0
+    stages: list[GateStageRecord] = Field(default_factory=list, description="Each cascade stage, in order.")
+    retried: bool = Field(default=False, description="The first draft failed the gate and was regenerated strictly.")
+    first_attempt: GateRecord | None = Field(
+        default=None, description="The gate's record of the first draft when ``retried`` (its scores and stages)."
+    )
+    searched: SearchSummary | None = Field(default=None, description="What was searched, on an abstention.")
 
 
 StepStatus = Literal["ok", "failed", "skipped", "timeout"]
@@ -207,6 +246,18 @@ class GuardrailViolation(BaseModel):
     chunk_id: str | None = None
 
 
+class ConversationRef(BaseModel):
+    """How a chat turn became the answered question: the last user message as sent, the standalone question it was
+    rewritten into, and the resolved ``condense`` prompt version and model that rewrote it (None: no rewrite ran)."""
+
+    original_question: str = Field(description="The last user message, as the chat client sent it.")
+    rewritten_question: str = Field(description="The standalone question that was answered.")
+    rewritten: bool
+    condense_prompt: PromptRef | None = None
+    condense_model: str | None = None
+    history_turns: int = Field(default=0, description="Earlier user/assistant turns shown to the rewriter.")
+
+
 class Provenance(BaseModel):
     """Everything needed to reproduce and audit an answer."""
 
@@ -221,6 +272,13 @@ class Provenance(BaseModel):
         default_factory=list, description="Guardrail checks that fired on the question, passages or answer."
     )
     prompt_label: str | None = Field(default=None, description="The label the prompt version was resolved from.")
+    first_prompt: PromptRef | None = Field(
+        default=None,
+        description="When the gate retried with the strict prompt: the prompt version of the first (failed) draft.",
+    )
+    conversation: ConversationRef | None = Field(
+        default=None, description="For chat requests: the original message, its standalone rewrite and how."
+    )
 
 
 class AnswerRecord(BaseModel):

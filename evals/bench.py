@@ -9,7 +9,8 @@ The report (:func:`run_benchmark`) is a JSON-ready dict, schema version 1::
 
     {"schema_version": 1,
      "dataset": {"path", "name", "questions", "passages"},
-     "config": {"modes", "answers", "limit", "embedding_model", "retrieval": {...settings}, "bootstrap_resamples"},
+     "config": {"modes", "rerank", "answers", "limit", "embedding_model", "retrieval": {...settings},
+                "bootstrap_resamples"},
      "ingest": {"seconds", "chunks", "durations_s": {stage: seconds}, "graph_build_s"},
      "modes": {mode: {"recall@2": EST, "recall@5": EST, "all_gold@8": EST,
                       "latency_ms": {"p50", "p95", "mean"}, "em": EST?, "f1": EST?,
@@ -167,9 +168,13 @@ def run_benchmark(
     limit: int | None = None,
     progress: ProgressReporter | None = None,
     resamples: int = 2000,
+    rerank: bool = False,
 ) -> dict[str, Any]:
-    """Ingest ``dataset``'s corpus into a temporary store, run every question through every mode, and report."""
-    from pipelines.factory import build_ingestor, build_retriever, load_embedder, open_store
+    """Ingest ``dataset``'s corpus into a temporary store, run every question through every mode, and report.
+
+    With ``rerank`` every mode also runs behind the LLM rerank stage, reported as ``<mode>+rerank``.
+    """
+    from pipelines.factory import build_ingestor, build_retriever, load_embedder, open_store, rerank_with_llm
     from retrieval.graph import GraphRetriever
 
     if not dataset.is_dir():
@@ -200,17 +205,20 @@ def run_benchmark(
                 retriever.refresh()
                 graph_build_s = round(time.perf_counter() - t1, 3)
             retrievers[mode] = retriever
+        if rerank:
+            for base in modes:
+                retrievers[f"{base}+rerank"] = rerank_with_llm(settings, retrievers[base])
         per_question: list[dict[str, Any]] = [
             {"id": q.id, "gold_passage_ids": q.gold_passage_ids, "modes": {}} for q in questions
         ]
         summary: dict[str, Any] = {}
-        for mode in modes:
-            report_progress.start(mode, len(questions))
+        for label in retrievers:
+            report_progress.start(label, len(questions))
             latencies: list[float] = []
             scores: dict[str, list[float]] = {}
             for q, row in zip(questions, per_question, strict=True):
                 t1 = time.perf_counter()
-                ranked = rank_passages(retrievers[mode], q.question, document_of)
+                ranked = rank_passages(retrievers[label], q.question, document_of)
                 latency_ms = (time.perf_counter() - t1) * 1000
                 latencies.append(latency_ms)
                 result: dict[str, Any] = {"ranked": ranked[:ALL_GOLD_K], "latency_ms": round(latency_ms, 3)}
@@ -225,9 +233,9 @@ def run_benchmark(
                 for key in ("recall@2", "recall@5", f"all_gold@{ALL_GOLD_K}", "em", "f1"):
                     if key in result:
                         scores.setdefault(key, []).append(result[key])
-                row["modes"][mode] = result
-                report_progress.advance(mode)
-            summary[mode] = {
+                row["modes"][label] = result
+                report_progress.advance(label)
+            summary[label] = {
                 key: bootstrap_ci(values, resamples=resamples).as_dict() for key, values in scores.items()
             } | {
                 "latency_ms": {
@@ -252,6 +260,7 @@ def run_benchmark(
         "dataset": {"path": str(dataset), "name": dataset.name, "questions": len(questions), "passages": len(corpus)},
         "config": {
             "modes": list(modes),
+            "rerank": rerank,
             "answers": answers,
             "limit": limit,
             "embedding_model": embedder.model_name,

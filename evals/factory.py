@@ -5,13 +5,25 @@ from __future__ import annotations
 from core.llm import ModelClient
 from core.settings import GateSettings
 from evals.base import AnswerGate
+from evals.cascade_gate import CascadeGate
 from evals.disabled_gate import DisabledGate
 from evals.ragas_gate import RagasGate
 from retrieval.base import Embedder
 
 
 def build_gate(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
-    """:class:`~evals.ragas_gate.RagasGate` from ``settings`` when enabled, else :class:`DisabledGate`."""
+    """:class:`~evals.cascade_gate.CascadeGate` (default) or the judge-only :class:`~evals.ragas_gate.RagasGate`
+    from ``settings`` when enabled, else :class:`DisabledGate`. The judge uses ``client`` unless the settings name
+    another endpoint or model (``judge_base_url``, ``judge_model``)."""
     if not settings.enabled:
         return DisabledGate()
-    return RagasGate.from_settings(settings, client, embedder)
+    if settings.judge_base_url or settings.judge_model:
+        client = ModelClient(
+            base_url=settings.judge_base_url or client.base_url,
+            model=settings.judge_model or client.model,
+            api_key=client._api_key,
+            timeout_s=client.timeout_s,
+        )
+    if settings.backend == "ragas":
+        return RagasGate.from_settings(settings, client, embedder)
+    return CascadeGate.from_settings(settings, client, embedder)

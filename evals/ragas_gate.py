@@ -27,7 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
-from core.types import GateRecord, GateScores
+from core.types import GateRecord, GateScores, GateStageOutcome, GateStageRecord
 from prompts.constants import ABSTENTION_TEXT
 from retrieval.base import Embedder
 
@@ -148,9 +148,20 @@ class RagasGate:
         """The async form of :meth:`evaluate`."""
         started = time.perf_counter()
         record = self._cheap_check(question, answer, contexts)
+        name = "precheck"
         if record is None:
+            name = "judge"
             record = await self._judge(question, strip_citations(answer), [c for c in contexts if c.strip()])
-        return record.model_copy(update={"duration_ms": (time.perf_counter() - started) * 1000.0})
+        elapsed = (time.perf_counter() - started) * 1000.0
+        outcome: GateStageOutcome = {"released": "pass", "abstained": "fail"}.get(record.decision, "error")  # type: ignore[assignment]
+        stage = GateStageRecord(
+            name=name,
+            outcome=outcome,
+            scores=record.scores.model_dump(exclude_none=True),
+            duration_ms=elapsed,
+            detail=record.reason,
+        )
+        return record.model_copy(update={"duration_ms": elapsed, "stages": [stage]})
 
     # ----- cheap checks -----
 

@@ -16,6 +16,7 @@ from core.errors import InputError
 from core.llm import ModelClient
 from core.types import (
     AnswerRecord,
+    ConversationRef,
     Fact,
     FactCitation,
     GateRecord,
@@ -30,12 +31,14 @@ from evals.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.audit_store import AuditStore
 from pipelines.citations import align_citations
+from pipelines.gate_decision import finalise as finalise_gate
 from pipelines.workflow import CompiledWorkflow, WorkflowRun
 from pipelines.workflow_spec import WorkflowSpec, default_workflows_dir
 from prompts.base import PromptRegistry, RenderedPrompt
 from prompts.constants import ABSTENTION_TEXT
 from prompts.guardrails import Guardrails, summarise
 from retrieval.base import ChunkStore, Retriever
+from retrieval.context import ContextAssembler
 
 WORKFLOW_NAME = "answer"
 REVIEW_TEXT = "This answer is being held for human review before release."
@@ -141,6 +144,7 @@ class AssembleContextStep:
         *,
         prompt: str = "answer",
         guardrails: Guardrails | None = None,
+        assembler: ContextAssembler | None = None,
     ) -> None:
         self.registry = registry
         self.label = label
@@ -148,6 +152,7 @@ class AssembleContextStep:
         self.max_facts = max_facts
         self.prompt = prompt
         self.guardrails = guardrails
+        self.assembler = assembler
 
     def run(
         self,
@@ -177,6 +182,9 @@ class AssembleContextStep:
         number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
         facts = [f for f in graph.facts if f.chunk_id in number or not violations]
         facts = sorted(facts, key=lambda f: f.chunk_id not in number)[: self.max_facts]
+        if self.assembler is not None:
+            chosen, facts = self._fit(chosen, facts)
+            number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
         template = self.registry.resolve(self.prompt, self.label, request_id=request_id)
         prompt = self.registry.render(
             template,
@@ -193,6 +201,21 @@ class AssembleContextStep:
             ],
         )
         return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations)
+
+    def _fit(self, chosen: list[RetrievedChunk], facts: list[Fact]) -> tuple[list[RetrievedChunk], list[Fact]]:
+        """The passages and facts the token budget holds; a passage cut after its last fitting sentence is shown
+        (and recorded) as the prefix of its chunk that was kept, so its span and citations match the prompt."""
+        assert self.assembler is not None
+        window = self.assembler.assemble(chosen, facts)
+        by_id = {hit.chunk.id: hit for hit in chosen}
+        shown = []
+        for passage in window.passages:
+            hit = by_id[passage.chunk_id]
+            if passage.truncated:
+                cut = hit.chunk.model_copy(update={"text": passage.text, "end": hit.chunk.start + len(passage.text)})
+                hit = hit.model_copy(update={"chunk": cut})
+            shown.append(hit)
+        return shown, [item.fact for item in window.facts]
 
 
 class GenerateStep:
@@ -215,11 +238,12 @@ class GateStep:
 
     def run(self, question: str, text: str, passages: list[RetrievedChunk], prompt: RenderedPrompt) -> GateOutcome:
         violations: list[GuardrailViolation] = []
+        # Judge citations after alignment: a sentence the model forgot to mark (or marked with the wrong number) but
+        # that a passage supports counts as cited; only an answer no passage supports fails "must cite". The gate
+        # scores the aligned text against the passages it cites: exactly what would be released.
+        aligned, cited = align_citations(text, passages)
         if self.guardrails is not None:
             system = next((m["content"] for m in prompt.messages if m["role"] == "system"), "")
-            # Judge citations after alignment: a sentence the model forgot to mark but that a passage supports
-            # counts as cited; only an answer no passage supports fails "must cite".
-            aligned, _ = align_citations(text, passages)
             violations = self.guardrails.check_answer(aligned, system)
         blocking = [v for v in violations if v.action == "block"]
         reviewing = [v for v in violations if v.action == "review"]
@@ -228,7 +252,9 @@ class GateStep:
         elif reviewing:
             record = GateRecord(decision="review", reason="guardrail: " + summarise(reviewing))
         else:
-            record = self.gate.evaluate(question, text, [p.chunk.text for p in passages])
+            # No sentence could be tied to a passage: the aligned text has no markers; every passage is context.
+            contexts = [c.text for c in cited] or [p.chunk.text for p in passages]
+            record = self.gate.evaluate(question, aligned, contexts)
         retryable = (
             record.decision != "released"
             and text.strip() != ABSTENTION_TEXT
@@ -259,8 +285,10 @@ class AnswerService:
         gate_timeout_s: float = 1200.0,
         strict_retry: bool = False,
         strict_prompt: str = "answer_strict",
+        context_budget_tokens: int | None = None,
     ) -> None:
         self.audit = audit
+        assembler = ContextAssembler(context_budget_tokens, max_facts=max_facts) if context_budget_tokens else None
         self.max_question_chars = max_question_chars
         self.registry = registry
         self.prompt_label = prompt_label
@@ -273,11 +301,19 @@ class AnswerService:
             "guard_input": GuardInputStep(guardrails),
             "retrieve": RetrieveStep(retriever, top_k),
             "graph_context": GraphContextStep(graph_context, chunks),
-            "assemble": AssembleContextStep(registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails),
+            "assemble": AssembleContextStep(
+                registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails, assembler=assembler
+            ),
             "generate": GenerateStep(client),
             "gate": GateStep(gate, guardrails),
             "assemble_strict": AssembleContextStep(
-                registry, prompt_label, graph_chunks, max_facts, prompt=strict_prompt, guardrails=strict_guardrails
+                registry,
+                prompt_label,
+                graph_chunks,
+                max_facts,
+                prompt=strict_prompt,
+                guardrails=strict_guardrails,
+                assembler=assembler,
             ),
             "gate_strict": GateStep(gate, strict_guardrails),
         }
@@ -297,12 +333,17 @@ class AnswerService:
             )
         return cleaned
 
-    def answer(self, question: str) -> AnswerRecord:
-        """Answer one question; the returned record has already been written to the audit store."""
+    def answer(self, question: str, *, conversation: ConversationRef | None = None) -> AnswerRecord:
+        """Answer one question; the returned record has already been written to the audit store.
+
+        ``conversation`` (chat requests) is recorded in the provenance: the original message and its rewrite.
+        """
         question = self.validate_question(question)
         answer_id = uuid.uuid4().hex
         run = self.workflow.run({"question": question, "request_id": answer_id})
         record = self._record(answer_id, run)
+        if conversation is not None:
+            record.provenance.conversation = conversation
         self.audit.save(record)
         return record
 
@@ -328,6 +369,7 @@ class AnswerService:
                 gate = gate.model_copy(
                     update={"decision": "review", "reason": f"{gate.reason}; guardrail: {summarise(reviewing)}"}
                 )
+        gate = finalise_gate(gate, run, guarded.question, blocked=guarded.blocked)
         draft = generation.text if generation is not None else ""
         if gate.decision == "released" and assembled is not None:
             text, citations = align_citations(draft, assembled.passages)
@@ -340,6 +382,7 @@ class AnswerService:
             if assembled is not None
             else self.registry.resolve("answer", self.prompt_label, request_id=answer_id).ref()
         )
+        first = run.maybe("assemble", AssembledContext) if gate.retried else None
         return AnswerRecord(
             answer_id=answer_id,
             question=guarded.question,
@@ -354,7 +397,13 @@ class AnswerService:
                 workflow=WorkflowRef(name=self.workflow.name, version=self.workflow.version),
                 model=generation.model if generation is not None else "",
                 retrieval=[
-                    RetrievalRef(chunk_id=p.chunk.id, score=round(p.score, 6), method=p.method)
+                    RetrievalRef(
+                        chunk_id=p.chunk.id,
+                        score=round(p.score, 6),
+                        method=p.method,
+                        start=p.chunk.start,
+                        end=p.chunk.end,
+                    )
                     for p in (assembled.passages if assembled is not None else [])
                 ],
                 gate=gate,
@@ -362,6 +411,7 @@ class AnswerService:
                 draft=draft,
                 guardrails=violations,
                 prompt_label=self.prompt_label,
+                first_prompt=first.prompt.template if first is not None else None,
             ),
             created_at=datetime.now(UTC).isoformat(),
         )

@@ -49,6 +49,9 @@ def bench(
     answers: Annotated[bool, typer.Option("--answers", help="Also generate answers (calls the LLM): EM/F1.")] = False,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    rerank: Annotated[
+        bool, typer.Option("--rerank", help="Also run every mode behind the LLM rerank stage (calls the LLM).")
+    ] = False,
 ) -> None:
     """Benchmark retrieval modes on a dataset: recall@2/5, all-gold@8 with 95% CIs, latency, ingestion time."""
     from evals.bench import parse_modes, run_benchmark
@@ -61,7 +64,13 @@ def bench(
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         report = run_benchmark(
-            dataset, chosen, load_settings(), answers=answers, limit=limit, progress=RichProgress(progress)
+            dataset,
+            chosen,
+            load_settings(),
+            answers=answers,
+            limit=limit,
+            progress=RichProgress(progress),
+            rerank=rerank,
         )
     out = Console(highlight=False, width=150)
     out.print(results_table(report))

@@ -44,6 +44,13 @@ def ingest(
         bool, typer.Option("--sync", help="Also delete stored documents that are no longer in PATHS.")
     ] = False,
     json_out: JsonOption = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Where parsing, chunking and embedding run: local (default, this process) or ray (Ray Data; joins "
+            "RAY_ADDRESS if set, else starts a local instance on 127.0.0.1)."
+        ),
+    ] = None,
 ) -> None:
     """Ingest documents incrementally: only new or changed chunks are embedded and extracted; a new snapshot is
     published atomically when anything changed."""
@@ -59,6 +66,10 @@ def ingest(
         settings = settings.model_copy(
             update={"extraction": settings.extraction.model_copy(update={"extractor": extractor})}
         )
+    if engine is not None:
+        if engine not in ("local", "ray"):
+            raise InputError(f"unknown engine {engine!r}", hint="use --engine local or --engine ray")
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"engine": engine})})
     err = _console(stderr=True)
     with err.status("loading the embedding model"):
         embedder = load_embedder(settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from core.llm import ModelClient
-from core.types import PromptRef
+from core.types import ConversationRef, PromptRef
 from prompts.base import PromptRegistry
 
 #: Earlier turns shown to the rewriter (most recent last), and the characters kept of each.
@@ -28,6 +28,18 @@ class Rewrite(BaseModel):
     question: str
     prompt: PromptRef | None = None
     model: str | None = None
+    turns: int = 0
+
+    def reference(self) -> ConversationRef:
+        """What the answer's provenance records about this rewrite."""
+        return ConversationRef(
+            original_question=self.original,
+            rewritten_question=self.question,
+            rewritten=self.prompt is not None,
+            condense_prompt=self.prompt,
+            condense_model=self.model,
+            history_turns=self.turns,
+        )
 
 
 class QuestionRewriter:
@@ -56,4 +68,5 @@ class QuestionRewriter:
             question=standalone or question,
             prompt=template.ref(),
             model=result.model,
+            turns=len(turns),
         )

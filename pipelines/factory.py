@@ -15,12 +15,17 @@ from kg.llm_extractor import LLMExtractor
 from kg.offline_extractor import OfflineExtractor
 from pipelines.answer import AnswerService
 from pipelines.audit_store import SnapshottingAuditStore, SqlAuditStore
+from pipelines.engines.base import IngestEngine
+from pipelines.engines.local import LocalEngine
+from pipelines.engines.ray_engine import RayEngine
 from pipelines.ingest import Ingestor, ProgressReporter
 from pipelines.store import KnowledgeStore
 from prompts.registry import FilePromptRegistry
+from retrieval.base import Embedder, Retriever
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
+from retrieval.rerank import LLMReranker
 
 
 def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
@@ -73,7 +78,15 @@ def build_ingestor(
         settings.chunking,
         progress,
         max_file_bytes=settings.ingest.max_file_bytes,
+        engine=build_ingest_engine(settings, embedder),
     )
+
+
+def build_ingest_engine(settings: Settings, embedder: Embedder) -> IngestEngine:
+    """The engine of ``settings.ingest.engine``: in this process (``local``) or on Ray Data (``ray``)."""
+    if settings.ingest.engine == "ray":
+        return RayEngine(settings.ingest.ray, settings.embedding, embedder.dimension)
+    return LocalEngine(embedder)
 
 
 def build_audit(settings: Settings, store: KnowledgeStore) -> SqlAuditStore:
@@ -114,6 +127,20 @@ def build_retriever(
         damping=r.graph_damping,
         passage_weight=r.graph_passage_weight,
         dense_mix=r.graph_dense_mix,
+        ppr_epsilon=r.graph_ppr_epsilon,
+    )
+
+
+def rerank_with_llm(settings: Settings, retriever: Retriever) -> LLMReranker:
+    """``retriever`` behind the listwise LLM rerank stage (the configured model, the ``rerank`` prompt)."""
+    registry = prompt_registry(settings)
+    return LLMReranker(
+        retriever,
+        ModelClient.from_settings(settings),
+        registry.resolve("rerank", settings.prompts.label),
+        registry.render,
+        top_k=settings.retrieval.top_k,
+        candidates=settings.retrieval.rerank_candidates,
     )
 
 
@@ -124,9 +151,11 @@ def build_answer_service(
     audit: SqlAuditStore | None = None,
 ) -> AnswerService:
     r = settings.retrieval
-    retriever = build_retriever(settings, store, embedder)
+    retriever: Retriever = build_retriever(settings, store, embedder)
+    if r.rerank:
+        retriever = rerank_with_llm(settings, retriever)
     graph_context = GraphContextBuilder(
-        store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks
+        store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
     )
     client = ModelClient.from_settings(settings)
     return AnswerService(
@@ -145,6 +174,7 @@ def build_answer_service(
         model_timeout_s=settings.llm_timeout_s,
         gate_timeout_s=settings.gate.timeout_s * 2 + 60,
         strict_retry=settings.prompts.strict_retry,
+        context_budget_tokens=r.context_budget_tokens,
     )
 
 

@@ -6,6 +6,9 @@ Extractions come from a cache keyed by (chunk hash, extractor name = prompt vers
 documents that disappeared from the sources are deleted, with everything in the graph only they supported. A run
 that changes something builds a new snapshot and publishes it atomically (:mod:`pipelines.snapshots`), under the
 store's lock; unreadable files are reported and skipped; the run report is saved in the store.
+Parsing (with chunking) and embedding run on an engine (:mod:`pipelines.engines`): in this process by default,
+or on Ray Data with ``--engine ray``; everything that touches the store stays here, so every engine yields the same
+store.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import IngestEngineError, InputError
 from core.settings import ChunkingSettings
 from core.types import Chunk, Document, Extraction
 from kg.base import Extractor
 from pipelines.chunking import chunk_document
 from pipelines.discovery import discover
+from pipelines.engines.base import IngestEngine, ParsedFile
+from pipelines.engines.local import LocalEngine
 from pipelines.extraction_cache import SqliteExtractionCache, rebind
 from pipelines.ingest_report import IngestReport, SkippedItem, save_report
 from pipelines.ingest_state import SourceRecord
@@ -72,9 +77,12 @@ class Ingestor:
         embed_batch: int = 256,
         max_file_bytes: int | None = 64 * 1024 * 1024,
         cache: SqliteExtractionCache | None = None,
+        engine: IngestEngine | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        #: Where parsing, chunking and embedding run: in this process (default) or on Ray.
+        self.engine: IngestEngine = engine or LocalEngine(embedder, embed_batch)
         self.extractor = extractor
         self.chunking = chunking
         self.progress = progress or NoProgress()
@@ -110,6 +118,7 @@ class Ingestor:
             started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             command=purpose,
             extractor=self.extractor.name,
+            engine=self.engine.name,
             previous_snapshot_id=self.store.snapshot_id,
         )
         t0 = time.perf_counter()
@@ -134,6 +143,7 @@ class Ingestor:
                 save_report(self.store.layout.reports, report)
             finally:
                 lock.release()
+                self.engine.close()  # a local Ray instance started for this run ends with it
         return report
 
     def _totals(self, full: bool) -> dict[str, int]:
@@ -158,28 +168,46 @@ class Ingestor:
         seen: dict[str, str] = {}  # document id -> source, for every document found in this run
         protected: set[str] = set()  # documents of files that exist but could not be read this time
         new_sources: dict[str, SourceRecord] = {}
+        prechunked: dict[str, list[Chunk]] = {}  # chunks the engine made along with parsing (Ray), by document id
         with self._timed(report, "parse"):
             self.progress.start("files", len(found.files))
+            # Hash every file first, so that the engine gets all the files to parse at once (a Ray run parses them
+            # in parallel); then decide file by file, in order, exactly as if each had been parsed in turn.
+            digests: list[str | OSError] = []
+            to_parse: list[tuple[Path, str]] = []
             for path, file_id in found.files:
                 try:
                     digest = _file_sha256(path)
                 except OSError as exc:
-                    skipped.append(SkippedSource(str(path), f"cannot read ({exc.strerror or exc})"))
+                    digests.append(exc)
+                    continue
+                digests.append(digest)
+                if not self._maybe_unchanged(sources.get(file_id), digest, stored, rechunk_all):
+                    to_parse.append((path, file_id))
+            engine_results = self.engine.parse(to_parse, self.chunking, self.progress)
+            queued = set(to_parse)
+            for (path, file_id), hashed in zip(found.files, digests, strict=True):
+                if isinstance(hashed, OSError):
+                    skipped.append(SkippedSource(str(path), f"cannot read ({hashed.strerror or hashed})"))
                     protected.update(sources[file_id].document_ids if file_id in sources else ())
                     self.progress.advance("files")
                     continue
-                prior = sources.get(file_id)
+                digest, prior = hashed, sources.get(file_id)
                 if (
                     prior is not None
-                    and prior.sha256 == digest
-                    and not rechunk_all
-                    and all(d in stored and d not in seen for d in prior.document_ids)
+                    and self._maybe_unchanged(prior, digest, stored, rechunk_all)
+                    and all(d not in seen for d in prior.document_ids)
                 ):
                     seen.update(dict.fromkeys(prior.document_ids, str(path)))
                     report.documents_unchanged += len(prior.document_ids)
                     self.progress.advance("files")
                     continue
-                parsed = parse_file(path, file_id)
+                if (path, file_id) in queued:
+                    result = next(engine_results)
+                else:  # unchanged, but one of its documents came from another file in this run: parse it here
+                    result = ParsedFile(path, file_id, parse_file(path, file_id))
+                    self.progress.advance("files")
+                parsed = result.parsed
                 skipped.extend(parsed.skipped)
                 if parsed.skipped and prior is not None:
                     protected.update(prior.document_ids)
@@ -198,9 +226,10 @@ class Ingestor:
                         report.documents_unchanged += 1
                     else:
                         documents[doc.id] = doc
+                        if result.chunks is not None:
+                            prechunked[doc.id] = result.chunks[doc.id]
                 if not parsed.skipped:
                     new_sources[file_id] = SourceRecord(digest, tuple(ids))
-                self.progress.advance("files")
         for file_id in found.skipped_ids:
             if file_id in sources:
                 protected.update(sources[file_id].document_ids)
@@ -223,7 +252,20 @@ class Ingestor:
                 return
             report.notes.append("nothing changed: the published snapshot is kept")
             return
-        self._apply(report, list(documents.values()), deleted, new_sources, stale, gone_sources, chunking_key)
+        self._apply(
+            report, list(documents.values()), deleted, new_sources, stale, gone_sources, chunking_key, prechunked
+        )
+
+    @staticmethod
+    def _maybe_unchanged(prior: SourceRecord | None, digest: str, stored: dict[str, str], rechunk_all: bool) -> bool:
+        """The file's bytes and all its documents are as stored (it is skipped unless another file in this run
+        yielded one of its document ids first)."""
+        return (
+            prior is not None
+            and prior.sha256 == digest
+            and not rechunk_all
+            and all(d in stored for d in prior.document_ids)
+        )
 
     # ----- applying changes to a new snapshot -----
 
@@ -236,6 +278,7 @@ class Ingestor:
         stale: list[str],
         gone_sources: Sequence[str] = (),
         chunking_key: str | None = None,
+        prechunked: dict[str, list[Chunk]] | None = None,
     ) -> None:
         store = self.store
         report.changed_anything = True
@@ -248,9 +291,10 @@ class Ingestor:
             self.progress.start("chunks", len(documents))
             chunked = []
             for doc in documents:
-                chunked.append(
-                    (doc, chunk_document(doc, max_chars=self.chunking.max_chars, min_chars=self.chunking.min_chars))
-                )
+                chunks = (prechunked or {}).get(doc.id)
+                if chunks is None:
+                    chunks = chunk_document(doc, max_chars=self.chunking.max_chars, min_chars=self.chunking.min_chars)
+                chunked.append((doc, chunks))
                 self.progress.advance("chunks")
         with self._timed(report, "delete"):
             gone: list[str] = []
@@ -334,14 +378,13 @@ class Ingestor:
 
     def _embed(self, chunks: list[Chunk]) -> np.ndarray:
         self.progress.start("embeddings", len(chunks))
-        parts = []
-        for i in range(0, len(chunks), self.embed_batch):
-            batch = chunks[i : i + self.embed_batch]
-            parts.append(self.embedder.embed([embedding_text(c) for c in batch]))
-            self.progress.advance("embeddings", len(batch))
-        if not parts:
-            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
-        return np.vstack(parts)
+        vectors = self.engine.embed([embedding_text(c) for c in chunks], self.progress)
+        if vectors.shape != (len(chunks), self.embedder.dimension):
+            raise IngestEngineError(
+                f"the {self.engine.name} engine returned vectors of shape {vectors.shape}, "
+                f"expected ({len(chunks)}, {self.embedder.dimension})"
+            )
+        return vectors
 
     def _extract(self, chunks: list[Chunk], report: IngestReport) -> None:
         self.progress.start("extraction", len(chunks))

@@ -29,6 +29,7 @@ class IngestReport(BaseModel):
     started_at: str = ""
     finished_at: str = ""
     extractor: str = ""
+    engine: str = Field(default="local", description="Where parsing, chunking and embedding ran: local or ray.")
     previous_snapshot_id: str | None = None
     snapshot_id: str | None = None
     changed_anything: bool = False
@@ -69,7 +70,9 @@ class IngestReport(BaseModel):
             f"graph facts: {self.facts_added} added, {self.facts_removed} removed",
             f"snapshot: {self.snapshot_id or '(none)'}"
             + (" (new)" if self.snapshot_id != self.previous_snapshot_id else " (unchanged)"),
-            "durations: " + ", ".join(f"{k} {v:.2f}s" for k, v in self.durations_s.items()),
+            "durations: "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in self.durations_s.items())
+            + f" ({self.engine} engine)",
         ]
         if self.totals:
             lines.append("totals: " + ", ".join(f"{k}={v}" for k, v in self.totals.items()))

@@ -8,6 +8,7 @@ workflow version and gate. Exported as JSON or GraphML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
@@ -78,6 +79,56 @@ def _claim_spans(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in spans if text[a:b].strip()]
 
 
+def _conversation(
+    record: AnswerRecord, node: Callable[[ProvNode], str], edge: Callable[[str, str, str], None], run: str
+) -> None:
+    """A chat request: the message as sent, and the rewrite (condense prompt version, model) that made it standalone."""
+    conv = record.provenance.conversation
+    if conv is None:
+        return
+    message = node(
+        ProvNode(
+            id=f"message:{record.answer_id}",
+            prov_type="entity",
+            kind="chat_message",
+            label=_short(conv.original_question),
+            text=conv.original_question,
+            attributes={"history_turns": conv.history_turns},
+        )
+    )
+    if not conv.rewritten or conv.condense_prompt is None:
+        edge(run, message, "used")
+        return
+    rewrite = node(
+        ProvNode(
+            id=f"rewrite:{record.answer_id}",
+            prov_type="activity",
+            kind="rewrite",
+            label="standalone question",
+            text=conv.rewritten_question,
+            attributes=conv.model_dump(),
+        )
+    )
+    edge(rewrite, message, "used")
+    ref = conv.condense_prompt
+    prompt = node(
+        ProvNode(
+            id=f"prompt:{ref.name}@{ref.version}",
+            prov_type="entity",
+            kind="prompt",
+            label=f"prompt {ref.name} v{ref.version}",
+            attributes=ref.model_dump(),
+        )
+    )
+    edge(rewrite, prompt, "used")
+    if conv.condense_model:
+        model = node(
+            ProvNode(id=f"model:{conv.condense_model}", prov_type="agent", kind="model", label=conv.condense_model)
+        )
+        edge(rewrite, model, "wasAssociatedWith")
+    edge(run, rewrite, "wasInformedBy")
+
+
 def build_graph(
     record: AnswerRecord,
     sources: list[SourceSnapshot],
@@ -138,6 +189,7 @@ def build_graph(
         )
     )
     edge(run, prompt, "used")
+    _conversation(record, node, edge, run)
     gate = node(
         ProvNode(
             id=f"gate:{record.answer_id}",

@@ -138,8 +138,13 @@ def run_golden(
     with tempfile.TemporaryDirectory(prefix="kgrag-golden-") as tmp:
         root = Path(tmp)
         templates = pinned_prompts(source, root, prompt, version, settings.prompts.label)
+        # The pinned version alone is tested: no strict retry replaces its failed drafts with another prompt's.
         pinned = settings.model_copy(
-            update={"prompts": settings.prompts.model_copy(update={"directory": templates, "label": GOLDEN_LABEL})}
+            update={
+                "prompts": settings.prompts.model_copy(
+                    update={"directory": templates, "label": GOLDEN_LABEL, "strict_retry": False}
+                )
+            }
         )
         store = open_store(pinned, embedder, create=False)
         audit = SqliteAuditStore(root / "golden-audit.sqlite")
@@ -170,17 +175,23 @@ def run_golden(
 
 
 def recent_outcomes(audit: SqlAuditStore, prompt: str, limit: int = 1000) -> list[Outcome]:
-    """Outcomes (prompt version, released or not) of the newest ``limit`` answers made with ``prompt``, oldest first."""
+    """Outcomes (prompt version, released or not) of the newest ``limit`` answers made with ``prompt``, oldest first.
+
+    An answer whose first draft came from ``prompt`` and failed the gate counts as a failure of that version even when
+    the strict retry (another prompt) then released it: the version under watch did not pass on its own.
+    """
     if limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}")
     outcomes = []
     for summary in audit.list_answers(limit=limit):
         record = audit.get(summary.answer_id)
-        if record.provenance.prompt.name == prompt:
+        used = record.provenance.first_prompt or record.provenance.prompt
+        if used.name == prompt:
+            gate = record.provenance.gate
             outcomes.append(
                 Outcome(
-                    version=record.provenance.prompt.version,
-                    passed=record.provenance.gate.decision == "released",
+                    version=used.version,
+                    passed=gate.decision == "released" and not gate.retried,
                     created_at=record.created_at,
                 )
             )

@@ -20,6 +20,9 @@ from core.types import RetrievedChunk
 from kg.base import GraphStore
 from kg.linking import EntityLinker
 from retrieval.base import ChunkStore, Retriever
+from retrieval.pagerank import personalized_pagerank, push_pagerank
+
+__all__ = ["EntityChunkGraph", "GraphRetriever", "personalized_pagerank", "push_pagerank"]
 
 #: Effectively unlimited: every chunk that mentions an entity.
 _ALL = 1 << 30
@@ -29,7 +32,8 @@ _ALL = 1 << 30
 class EntityChunkGraph:
     """The entity-chunk graph as a column-stochastic sparse transition matrix, built once per store state.
 
-    Rows/columns ``0 .. len(chunk_ids)-1`` are chunks, the rest are entities.
+    Rows/columns ``0 .. len(chunk_ids)-1`` are chunks, the rest are entities. ``adjacency`` (symmetric, CSR) and
+    ``degree`` are kept for the local push, so nothing is rebuilt per question.
     """
 
     chunk_ids: list[str]
@@ -37,6 +41,8 @@ class EntityChunkGraph:
     chunk_index: dict[str, int]
     transition: sp.csr_matrix
     entity_chunk_counts: np.ndarray
+    adjacency: sp.csr_matrix
+    degree: np.ndarray
 
     @classmethod
     def build(cls, graph: GraphStore, chunk_ids: Sequence[str]) -> EntityChunkGraph:
@@ -72,32 +78,13 @@ class EntityChunkGraph:
             chunk_index=chunk_index,
             transition=transition,
             entity_chunk_counts=np.asarray(counts, dtype=np.float64),
+            adjacency=adjacency,
+            degree=degree,
         )
 
     @property
     def size(self) -> int:
         return int(self.transition.shape[0])
-
-
-def personalized_pagerank(
-    transition: sp.csr_matrix, seeds: np.ndarray, damping: float, max_iter: int = 50, tol: float = 1e-7
-) -> np.ndarray:
-    """Power iteration of ``p = (1 - damping) * s + damping * T p`` with ``s`` the normalised seed vector.
-
-    Mass that reaches a node without edges returns to the seeds, so the result always sums to 1.
-    """
-    total = seeds.sum()
-    if total <= 0:
-        raise ValueError("personalized PageRank needs a seed with positive weight")
-    restart = seeds / total
-    scores = restart.copy()
-    for _ in range(max_iter):
-        spread = damping * (transition @ scores)
-        updated = spread + (1.0 - spread.sum()) * restart
-        if np.abs(updated - scores).sum() < tol:
-            return updated
-        scores = updated
-    return scores
 
 
 class GraphRetriever:
@@ -107,7 +94,9 @@ class GraphRetriever:
     min-max-normalised scores against the entity seeds (which sum to 1). A chunk's final score is its PageRank
     divided by the top chunk's, plus ``dense_mix`` times its cosine score when dense retrieval found it (in its
     top ``max(dense_seeds, top_k)``). With no linked entity the dense ranking is returned unchanged (method
-    ``graph``). The matrix is built on first use; call :meth:`refresh` after the store changes.
+    ``graph``). PageRank is computed by local push to precision ``ppr_epsilon`` (per unit of degree), or exactly by
+    power iteration when ``ppr_epsilon`` is 0. The matrix is built on first use; call :meth:`refresh` after the store
+    changes.
     """
 
     def __init__(
@@ -121,6 +110,7 @@ class GraphRetriever:
         damping: float = 0.5,
         passage_weight: float = 0.2,
         dense_mix: float = 1.0,
+        ppr_epsilon: float = 1e-6,
     ) -> None:
         if top_k < 1:
             raise ConfigurationError(f"retrieval top_k must be at least 1, got {top_k}")
@@ -128,6 +118,8 @@ class GraphRetriever:
             raise ConfigurationError(f"graph dense_seeds must be at least 1, got {dense_seeds}")
         if not 0.0 < damping < 1.0:
             raise ConfigurationError(f"graph damping must be between 0 and 1 (exclusive), got {damping}")
+        if ppr_epsilon < 0:
+            raise ConfigurationError(f"graph ppr_epsilon must be >= 0 (0: exact power iteration), got {ppr_epsilon}")
         if passage_weight < 0 or dense_mix < 0:
             raise ConfigurationError(
                 f"graph passage_weight and dense_mix must be >= 0, got {passage_weight} and {dense_mix}"
@@ -141,6 +133,7 @@ class GraphRetriever:
         self.damping = damping
         self.passage_weight = passage_weight
         self.dense_mix = dense_mix
+        self.ppr_epsilon = ppr_epsilon
         self._matrix: EntityChunkGraph | None = None
 
     def refresh(self) -> EntityChunkGraph:
@@ -179,14 +172,20 @@ class GraphRetriever:
                 row = matrix.chunk_index.get(hit.chunk.id)
                 if row is not None:
                     seeds[row] += self.passage_weight * float(weight)
-        ranks = personalized_pagerank(matrix.transition, seeds, self.damping)
-        chunk_scores = ranks[: len(matrix.chunk_ids)] / ranks[: len(matrix.chunk_ids)].max()
-        for hit in dense:
-            row = matrix.chunk_index.get(hit.chunk.id)
-            if row is not None:
-                chunk_scores[row] += self.dense_mix * hit.score
-        order = np.argsort(-chunk_scores, kind="stable")[:k]
-        ids = [matrix.chunk_ids[i] for i in order if chunk_scores[i] > 0]
+        n_chunks = len(matrix.chunk_ids)
+        if self.ppr_epsilon > 0:
+            ranks = push_pagerank(matrix.adjacency, seeds, self.damping, self.ppr_epsilon, degree=matrix.degree)
+        else:
+            ranks = personalized_pagerank(matrix.transition, seeds, self.damping)
+        chunk_ranks = ranks[:n_chunks]
+        # Only chunks PageRank reached or dense retrieval found can score above 0: rank those, not every chunk.
+        dense_rows = {matrix.chunk_index[h.chunk.id]: h.score for h in dense if h.chunk.id in matrix.chunk_index}
+        rows = np.union1d(np.flatnonzero(chunk_ranks > 0), np.fromiter(dense_rows, dtype=np.int64))
+        top = chunk_ranks.max()
+        row_scores = chunk_ranks[rows] / top if top > 0 else np.zeros(rows.size)
+        row_scores += self.dense_mix * np.array([dense_rows.get(int(r), 0.0) for r in rows], dtype=np.float64)
+        order = np.lexsort((rows, -row_scores))[:k]  # best score first, ties by row (as a stable full sort)
+        ids = [matrix.chunk_ids[rows[i]] for i in order if row_scores[i] > 0]
+        by_id = {matrix.chunk_ids[rows[i]]: float(row_scores[i]) for i in order}
         found = self.chunks.get_chunks(ids)
-        by_id = {cid: float(chunk_scores[matrix.chunk_index[cid]]) for cid in ids}
         return [RetrievedChunk(chunk=found[cid], score=by_id[cid], method="graph") for cid in ids if cid in found]

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import uvicorn
@@ -64,15 +65,37 @@ def run_pass(url: str, cases_per_op: int, extra: list[str], report: Path) -> dic
         "--workers",
         "1",
         "--report",
-        "junit",
+        "junit,har",
         "--report-junit-path",
         str(report),
+        "--report-har-path",
+        str(report.with_suffix(".har")),
         *extra,
     ]
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=report.parent)
     tail = proc.stdout.strip().splitlines()[-60:]
-    return {"rc": proc.returncode, "seconds": round(time.monotonic() - started, 1), "summary": tail}
+    seconds = round(time.monotonic() - started, 1)
+    return {
+        "rc": proc.returncode,
+        "seconds": seconds,
+        "summary": tail,
+        "statuses": statuses(report.with_suffix(".har")),
+    }
+
+
+def statuses(har: Path) -> dict[str, Counter[int]]:
+    """Response status counts per route (method and first two path segments) from schemathesis' HAR log."""
+    from urllib.parse import urlsplit
+
+    routes: dict[str, Counter[int]] = {}
+    if not har.exists():
+        return routes
+    for entry in json.loads(har.read_text("utf-8")).get("log", {}).get("entries", []):
+        path = urlsplit(entry["request"]["url"]).path
+        route = f"{entry['request']['method']} {'/'.join(path.split('/')[:3])}"
+        routes.setdefault(route, Counter())[int(entry["response"]["status"])] += 1
+    return routes
 
 
 def main() -> int:
@@ -115,6 +138,11 @@ def main() -> int:
     for name, result in (("pass 1 (all but model ops)", first), ("pass 2 (model ops, negative)", second)):
         print(f"== {name}: rc={result['rc']} in {result['seconds']} s")
         print("\n".join(result["summary"]))  # type: ignore[arg-type]
+        routes: dict[str, Counter[int]] = result["statuses"]  # type: ignore[assignment]
+        total = sum((c for c in routes.values()), Counter())
+        print(f"responses: {sum(total.values())}; by status: {dict(sorted(total.items()))}")
+        for route, counts in sorted(routes.items()):
+            print(f"  {route}: {dict(sorted(counts.items()))}")
     return 0 if first["rc"] == 0 and second["rc"] == 0 else 1
 
 

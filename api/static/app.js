@@ -4,8 +4,10 @@
   const $ = (id) => document.getElementById(id);
   const COLORS = { answer: "#9ecbff", claim: "#c7e0ff", passage: "#ffe58f", fact: "#ffd0a8", chunk: "#d7f0c2",
     document_version: "#b7e4a8", ingestion: "#e3d7f7", workflow_run: "#f3c4d3", gate: "#f7a8a8",
-    prompt: "#e9e9e9", model: "#dcdcdc", workflow: "#d0d0d0", review: "#c2f0ee" };
-  const COLUMNS = { review: 0, answer: 1, gate: 1, workflow_run: 1, claim: 2, prompt: 2, model: 2, workflow: 2,
+    prompt: "#e9e9e9", model: "#dcdcdc", workflow: "#d0d0d0", review: "#c2f0ee", chat_message: "#fff3c4",
+    rewrite: "#f6e3a1" };
+  const COLUMNS = { review: 0, chat_message: 0, rewrite: 0, answer: 1, gate: 1, workflow_run: 1, claim: 2, prompt: 2,
+    model: 2, workflow: 2,
     passage: 3, fact: 3, chunk: 4, document_version: 5, ingestion: 6 };
   let graph = null;
   let record = null;

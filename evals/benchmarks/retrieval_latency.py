@@ -2,7 +2,10 @@
 
 Chunks are synthetic sentences naming random entities (Zipf-distributed, so some are hubs); their vectors are
 random unit vectors (the query is embedded by the real MiniLM, so the dense search does real work on a real query
-vector). The graph holds every chunk -mentions-> entity edge. Prints p50/p95 per stage, measured side by side::
+vector). The graph holds every chunk -mentions-> entity edge; every other question misspells a name, so linking
+takes the fuzzy path. Prints p50/p95 of retrieve (top 5) + context assembly for every mode, with the previous graph
+defaults (exact power iteration, fuzzy linking over every name) beside the current ones, and per-stage timings, all
+measured side by side in one run::
 
     .venv/bin/python -m evals.benchmarks.retrieval_latency --chunks 100000 --queries 200
 """
@@ -10,23 +13,27 @@ vector). The graph holds every chunk -mentions-> entity edge. Prints p50/p95 per
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from core.settings import RetrievalSettings
 from core.types import Chunk, Document, Entity, Extraction, Mention, sha256_text
 from evals.bench_metrics import percentile
 from kg.linking import EntityLinker
 from kg.names import entity_id
 from kg.networkx_store import NetworkxGraphStore
+from retrieval.base import Retriever
 from retrieval.bm25_index import Bm25Index
 from retrieval.context import ContextAssembler
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.faiss_index import FaissVectorIndex
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
+from retrieval.pagerank import personalized_pagerank, push_pagerank
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 
 _SYLLABLES = ["ka", "lo", "mer", "ta", "vin", "dra", "sol", "qui", "ben", "tor", "ri", "zan", "pel", "gu", "os"]
@@ -42,6 +49,18 @@ def entity_names(count: int, rng: np.random.Generator) -> list[str]:
 
 
 def build(root: Path, chunks: int, entities: int, per_chunk: int, embedder_dim: int, seed: int) -> tuple:  # type: ignore[type-arg]
+    """The synthetic store under ``root`` and its questions; reused when ``root`` already holds the same build."""
+    stamp = root / "synthetic.json"
+    key = {"chunks": chunks, "entities": entities, "per_chunk": per_chunk, "seed": seed}
+    if stamp.exists() and json.loads(stamp.read_text("utf-8"))["key"] == key:
+        saved = json.loads(stamp.read_text("utf-8"))
+        return (
+            SqliteChunkStore(root / "chunks.sqlite"),
+            FaissVectorIndex(root / "vectors.faiss", embedder_dim),
+            NetworkxGraphStore(root / "graph.json"),
+            saved["questions"],
+        )
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = entity_names(entities, rng)
     weights = 1.0 / np.arange(1, entities + 1) ** 0.8
@@ -78,11 +97,21 @@ def build(root: Path, chunks: int, entities: int, per_chunk: int, embedder_dim: 
             batch_ids, batch_vectors = [], []
     if batch_ids:
         vectors.add(batch_ids, np.vstack(batch_vectors))
-    questions = [
-        f"Where did {a} meet {b}?"
-        for a, b in (rng.choice(names[: entities // 2], size=2, replace=False) for _ in range(1000))
-    ]
+    questions = []
+    for number in range(1000):
+        a, b = rng.choice(names[: entities // 2], size=2, replace=False)
+        if number % 2:  # every other question misspells a name, so linking takes the fuzzy path
+            cut = int(rng.integers(1, len(b) - 1))
+            b = b[:cut] + b[cut + 1 :]
+        questions.append(f"Where did {a} meet {b}?")
+    vectors.save()
+    graph.save()
+    stamp.write_text(json.dumps({"key": key, "questions": questions}), "utf-8")
     return store, vectors, graph, questions
+
+
+def _stats(values: list[float]) -> str:
+    return f"{percentile(values, 50):>10.2f}{percentile(values, 95):>10.2f}"
 
 
 def main() -> None:
@@ -91,45 +120,101 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--per-chunk", type=int, default=5)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--epsilon", type=float, default=RetrievalSettings().graph_ppr_epsilon)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, default=None, help="build the store here and reuse it on later runs")
     args = parser.parse_args()
     embedder = SentenceTransformerEmbedder()
     with tempfile.TemporaryDirectory(prefix="kgrag-latency-") as tmp:
         t0 = time.perf_counter()
         store, vectors, graph, questions = build(
-            Path(tmp), args.chunks, args.entities, args.per_chunk, embedder.dimension, args.seed
+            args.keep or Path(tmp), args.chunks, args.entities, args.per_chunk, embedder.dimension, args.seed
         )
         print(f"built {args.chunks} chunks, {graph.counts()['entities']} entities in {time.perf_counter() - t0:.1f}s")
         keywords = Bm25Index(Path(tmp) / "bm25")
-        dense = HybridRetriever(embedder, vectors, keywords, store, mode="dense", top_k=5)
-        retriever = GraphRetriever(dense, store, graph, EntityLinker(graph), top_k=5)
         t0 = time.perf_counter()
-        matrix = retriever.refresh()
+        all_chunks = list(store.iter_chunks())
+        keywords.rebuild([c.id for c in all_chunks], [c.text for c in all_chunks])
+        print(f"bm25 index: {time.perf_counter() - t0:.1f}s")
+        retrievers: dict[str, Retriever] = {
+            mode: HybridRetriever(embedder, vectors, keywords, store, mode=mode, top_k=5)
+            for mode in ("dense", "bm25", "hybrid")
+        }
+        dense = retrievers["dense"]
+        graph_push = GraphRetriever(dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon)
+        t0 = time.perf_counter()
+        matrix = graph_push.refresh()
         print(f"graph matrix: {matrix.size} nodes, {matrix.transition.nnz} edges, {time.perf_counter() - t0:.2f}s")
+        # The reference: exact power iteration and fuzzy linking that scores every name (the previous defaults).
+        graph_power = GraphRetriever(
+            dense, store, graph, EntityLinker(graph, shortlist=False), top_k=5, ppr_epsilon=0.0
+        )
+        graph_power.linker.refresh()
+        graph_power._matrix = matrix  # same matrix: only the PageRank and the linker differ
+        retrievers["graph"] = graph_push
+        retrievers["graph (power, full-scan link)"] = graph_power
         assembler = ContextAssembler(2000)
-        timings: dict[str, list[float]] = {"dense": [], "link": [], "graph (dense+link+ppr)": [], "assembly": []}
-        timings["graph + assembly"] = []
+        totals: dict[str, list[float]] = {mode: [] for mode in retrievers}
+        stages: dict[str, list[float]] = {
+            "embed query": [], "faiss search": [], "link (trigram shortlist)": [], "link (full scan)": [],
+            f"ppr push eps={args.epsilon:g}": [], "ppr power iteration": [], "assembly": [],
+        }  # fmt: skip
+        overlap: list[float] = []
         for question in questions[: args.queries]:
+            for mode, retriever in retrievers.items():
+                t0 = time.perf_counter()
+                hits = retriever.retrieve(question)
+                assembler.assemble(hits)
+                totals[mode].append((time.perf_counter() - t0) * 1000)
+            push_ids = [h.chunk.id for h in graph_push.retrieve(question)]
+            power_ids = [h.chunk.id for h in graph_power.retrieve(question)]
+            overlap.append(len(set(push_ids) & set(power_ids)) / max(len(power_ids), 1))
             t0 = time.perf_counter()
-            dense.retrieve(question, top_k=20)
+            vector = embedder.embed([question])[0]
             t1 = time.perf_counter()
-            retriever.linker.link(question)
+            vectors.search(vector, 20)
             t2 = time.perf_counter()
-            hits = retriever.retrieve(question)
+            linked = graph_push.linker.link(question)
             t3 = time.perf_counter()
-            assembler.assemble(hits)
+            graph_power.linker.link(question)
             t4 = time.perf_counter()
-            for key, seconds in (
-                ("dense", t1 - t0),
-                ("link", t2 - t1),
-                ("graph (dense+link+ppr)", t3 - t2),
-                ("assembly", t4 - t3),
-                ("graph + assembly", t4 - t2),
+            seeds = np.zeros(matrix.size)
+            for entity in linked:
+                seeds[matrix.entity_index[entity.id]] = 1.0
+            if seeds.sum() == 0:
+                continue
+            t5 = time.perf_counter()
+            push_pagerank(matrix.adjacency, seeds, 0.5, args.epsilon, degree=matrix.degree)
+            t6 = time.perf_counter()
+            personalized_pagerank(matrix.transition, seeds, 0.5)
+            t6b = time.perf_counter()
+            hits = graph_push.retrieve(question)
+            t7 = time.perf_counter()
+            assembler.assemble(hits)
+            t8 = time.perf_counter()
+            for key, seconds in zip(
+                stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t6 - t5, t6b - t6, t8 - t7), strict=True
             ):
-                timings[key].append(seconds * 1000)
-        print(f"{'stage':<24}{'p50 ms':>10}{'p95 ms':>10}   ({args.queries} queries)")
-        for key, values in timings.items():
-            print(f"{key:<24}{percentile(values, 50):>10.2f}{percentile(values, 95):>10.2f}")
+                stages[key].append(seconds * 1000)
+        n = args.queries
+        print(f"\nretrieve top 5 + assembly, {n} queries, all modes side by side in this run")
+        print(f"{'mode':<32}{'p50 ms':>10}{'p95 ms':>10}")
+        for mode, values in totals.items():
+            print(f"{mode:<32}{_stats(values)}")
+        print(f"\nstages ({n} queries)")
+        print(f"{'stage':<32}{'p50 ms':>10}{'p95 ms':>10}")
+        for key, values in stages.items():
+            print(f"{key:<32}{_stats(values)}")
+        p50 = {mode: percentile(values, 50) for mode, values in totals.items()}
+        reference = p50["graph (power, full-scan link)"]
+        print(f"\ngraph speed-up over the reference (p50): {reference / p50['graph']:.1f}x")
+        ppr = [percentile(stages[k], 50) for k in stages if k.startswith("ppr")]
+        links = [percentile(stages[k], 50) for k in stages if k.startswith("link")]
+        print(f"ppr push vs power iteration (p50): {ppr[1] / ppr[0]:.1f}x; link shortlist vs full scan: "
+              f"{links[1] / links[0]:.1f}x")  # fmt: skip
+        embed = percentile(stages["embed query"], 50)
+        print(f"graph p50 without the query embedding (p50 {embed:.2f} ms): {p50['graph'] - embed:.2f} ms")
+        print(f"top-5 overlap, push vs power iteration: {sum(overlap) / len(overlap):.3f}")
         store.close()
 
 

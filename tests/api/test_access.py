@@ -25,9 +25,18 @@ ENDPOINTS = [
     ("GET", "/v1/answers/x1/reviews", None, "compliance"),
     ("POST", "/v1/answers/x1/reviews", REVIEW_BODY, "compliance"),
     ("GET", "/v1/review-queue", None, "compliance"),
+    ("GET", "/v1/reviews", None, "compliance"),
+    ("POST", "/v1/reviews/x1", {"decision": "approve"}, "compliance"),
+    ("GET", "/v1/answers/x1/status", None, "chat"),
     ("GET", "/v1/exports/answers.csv", None, "compliance"),
+    ("POST", "/v1/documents", {"documents": []}, "admin"),  # an invalid body: the shared store is never written
+    ("GET", "/v1/documents", None, "admin"),
+    ("GET", "/v1/documents/employee-handbook.md", None, "admin"),
+    ("DELETE", "/v1/documents/no-such-doc.md", None, "admin"),
+    ("GET", "/v1/jobs", None, "admin"),
+    ("GET", "/v1/jobs/j1", None, "admin"),
 ]
-KEY_FOR = {"chat": CHAT, "compliance": COMPLIANCE}
+KEY_FOR = {"chat": CHAT, "compliance": COMPLIANCE, "admin": ADMIN}
 
 
 def with_keys(store: Path, tmp_path: Path, **extra: object) -> Settings:
@@ -56,8 +65,9 @@ def test_every_endpoint_checks_key_and_role(api, method: str, path: str, body: o
     assert missing.headers["www-authenticate"] == "Bearer"
     assert_problem(call(api, method, path, body, bearer("not-a-key")), 401, "not valid")
     assert_problem(call(api, method, path, body, {"X-API-Key": "nope"}), 401, "not valid")
-    other = COMPLIANCE if role == "chat" else CHAT
-    assert_problem(call(api, method, path, body, bearer(other)), 403, f"needs role {role!r}")
+    others = [k for r, k in KEY_FOR.items() if r not in {role, "admin"}]
+    for other in others:
+        assert_problem(call(api, method, path, body, bearer(other)), 403, f"needs role {role!r}")
     for key in (KEY_FOR[role], ADMIN):
         allowed = call(api, method, path, body, bearer(key))
         assert allowed.status_code not in {401, 403}, allowed.text
@@ -74,6 +84,9 @@ def test_allowed_calls_reach_the_endpoint(api) -> None:  # type: ignore[no-untyp
     assert call(api, "GET", "/v1/answers", None, bearer(COMPLIANCE)).json()["items"] == []
     csv = call(api, "GET", "/v1/exports/answers.csv", None, bearer(COMPLIANCE))
     assert csv.status_code == 200 and csv.text.startswith("answer_id,created_at,decision")
+    assert call(api, "GET", "/v1/documents/employee-handbook.md", None, bearer(ADMIN)).json()["chunks"] > 0
+    assert call(api, "GET", "/v1/jobs", None, bearer(ADMIN)).json()["items"] == []
+    assert_problem(call(api, "DELETE", "/v1/documents/no-such-doc.md", None, bearer(ADMIN)), 404, "no-such-doc")
     bad_model = dict(CHAT_BODY, model="gpt-4")
     assert_problem(call(api, "POST", "/v1/chat/completions", bad_model, bearer(CHAT)), 404, "'gpt-4' is not offered")
 

@@ -38,7 +38,7 @@ def test_openai_client_plain_streamed_and_follow_up(
             smol_server.name,
             llm_max_tokens=48,
             gate={"enabled": False},
-            api={"keys": key_settings()},
+            api={"keys": key_settings(), "stream_keepalive_s": 0.05},
             audit={"url": f"sqlite:///{tmp_path / 'audit.sqlite'}"},
         )
     )
@@ -53,6 +53,9 @@ def test_openai_client_plain_streamed_and_follow_up(
         api.client.get(f"/v1/answers/{ext['answer_id']}", headers=bearer(COMPLIANCE)).json()
     )
     assert stored.answer == text and stored.question == QUESTION and ext["rewritten"] is False
+    conv = stored.provenance.conversation
+    assert conv is not None and conv.original_question == QUESTION == conv.rewritten_question
+    assert conv.rewritten is False and conv.condense_prompt is None and conv.history_turns == 0
     assert ext["citations"] == [c.model_dump() for c in stored.citations]
     check_markers(text, ext["citations"])
 
@@ -68,7 +71,19 @@ def test_openai_client_plain_streamed_and_follow_up(
     assert all("kgrag" not in (c.model_extra or {}) for c in chunks[:-1])
     streamed = api.client.get(f"/v1/answers/{sext['answer_id']}", headers=bearer(COMPLIANCE)).json()
     assert streamed["answer"] == content and len(content) > 0
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert len(pieces) >= len(content.split()) > 1, pieces  # token-sized: one word (with its leading space) each
+    assert all(len(p) <= 24 + 1 for p in pieces) and len({c.id for c in chunks}) == 1
     check_markers(content, sext["citations"])
+
+    # the raw stream: keep-alive comments while the answer is made and gated, then data events, then [DONE]
+    raw_body = {"model": "kgrag-answer", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    with api.client.stream("POST", "/v1/chat/completions", json=raw_body, headers=bearer(CHAT)) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in response.iter_lines() if line]
+    first_data = next(i for i, line in enumerate(lines) if line.startswith("data: "))
+    assert first_data > 0 and set(lines[:first_data]) == {": keep-alive"}, lines[:5]
+    assert all(line.startswith("data: ") for line in lines[first_data:]) and lines[-1] == "data: [DONE]"
 
     follow = client.chat.completions.create(
         model="kgrag-answer",
@@ -82,7 +97,12 @@ def test_openai_client_plain_streamed_and_follow_up(
     fext = follow.model_extra["kgrag"]  # type: ignore[index]
     assert fext["rewritten"] is True and fext["question"].strip()
     record = api.client.get(f"/v1/answers/{fext['answer_id']}", headers=bearer(COMPLIANCE)).json()
-    assert record["question"] == fext["question"]
+    assert record["question"] == fext["question"] and fext["original_question"] == "And how many sick days?"
+    audit = record["provenance"]["conversation"]  # the chat audit: original message, its rewrite, the prompt version
+    condense = FilePromptRegistry(None).resolve("condense", "production").ref()
+    assert audit["original_question"] == "And how many sick days?" and audit["rewritten"] is True
+    assert audit["rewritten_question"] == fext["question"] and audit["history_turns"] == 2
+    assert audit["condense_prompt"] == condense.model_dump() and audit["condense_model"]
 
     with pytest.raises(openai.NotFoundError, match="not offered"):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])

@@ -9,6 +9,7 @@ import networkx as nx
 from core.types import (
     AnswerRecord,
     Citation,
+    ConversationRef,
     FactCitation,
     GateRecord,
     PromptRef,
@@ -80,3 +81,44 @@ def test_graph_links_claims_to_cited_passages_and_exports_graphml() -> None:
     assert g.nodes["docv:h1"]["text"] == doc_text.replace("\x01", "")
     assert ("claim:a1:0", "passage:a1:1", "wasDerivedFrom") in {(a, b, d["relation"]) for a, b, d in g.edges(data=True)}
     assert g.number_of_edges() == len(graph.edges)
+
+
+def test_a_chat_rewrite_is_in_the_graph() -> None:
+    condense = PromptRef(name="condense", version=3, sha256="c" * 64)
+    record = AnswerRecord(
+        answer_id="a2",
+        question="How many sick days do employees get?",
+        answer="Ten [1].",
+        provenance=Provenance(
+            prompt=PromptRef(name="answer", version=1, sha256="0" * 64),
+            workflow=WorkflowRef(name="answer", version="2"),
+            model="m",
+            gate=GateRecord(decision="released"),
+            conversation=ConversationRef(
+                original_question="And sick days?",
+                rewritten_question="How many sick days do employees get?",
+                rewritten=True,
+                condense_prompt=condense,
+                condense_model="small",
+                history_turns=2,
+            ),
+        ),
+        created_at="2026-11-21T00:00:00+00:00",
+    )
+    graph = build_graph(record, [], {})
+    edges = {(e.source, e.relation, e.target) for e in graph.edges}
+    assert ("rewrite:a2", "used", "message:a2") in edges and ("run:a2", "wasInformedBy", "rewrite:a2") in edges
+    assert ("rewrite:a2", "used", "prompt:condense@3") in edges and (
+        "rewrite:a2",
+        "wasAssociatedWith",
+        "model:small",
+    ) in edges
+    nodes = {n.id: n for n in graph.nodes}
+    assert nodes["message:a2"].text == "And sick days?" and nodes["rewrite:a2"].text == record.question
+    assert nodes["prompt:condense@3"].attributes["sha256"] == "c" * 64
+    plain = record.model_copy(deep=True)
+    plain.provenance.conversation = ConversationRef(
+        original_question=record.question, rewritten_question=record.question, rewritten=False
+    )
+    plain_edges = {(e.source, e.relation, e.target) for e in build_graph(plain, [], {}).edges}
+    assert ("run:a2", "used", "message:a2") in plain_edges and not any(s == "rewrite:a2" for s, _, _ in plain_edges)

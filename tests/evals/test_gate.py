@@ -93,7 +93,7 @@ def test_disabled_gate_releases_unscored() -> None:
 def test_build_gate_follows_settings(embedder) -> None:  # type: ignore[no-untyped-def]
     client = client_at(closed_port())
     assert isinstance(build_gate(GateSettings(enabled=False), client, embedder), DisabledGate)
-    gate = build_gate(GateSettings(faithfulness_threshold=0.7, retries=0), client, embedder)
+    gate = build_gate(GateSettings(backend="ragas", faithfulness_threshold=0.7, retries=0), client, embedder)
     assert isinstance(gate, RagasGate)
     assert gate.faithfulness_threshold == 0.7 and gate.retries == 0
 

@@ -91,9 +91,12 @@ def test_injection_in_the_question_is_blocked_before_retrieval(injected_store: P
         "assemble": "skipped",
         "generate": "skipped",
         "gate": "skipped",
+        "assemble_strict": "skipped",  # strict retry is on by default; nothing failed the gate
+        "generate_strict": "skipped",
+        "gate_strict": "skipped",
     }
     assert record.provenance.prompt.name == "answer" and record.provenance.prompt.version == 1
-    assert record.provenance.workflow.version == "2-no-strict-retry"
+    assert record.provenance.workflow.version == "2"
     assert svc.audit.get(record.answer_id) == record
 
 
@@ -106,7 +109,10 @@ def test_blocking_passage_injection_leaves_no_passages_so_the_workflow_abstains(
     svc = service(injected_store, embedder, base_url=closed_url(), prompts=prompts)
     record = svc.answer("What must visitors wear at the office?")
     assert record.answer == ABSTENTION_TEXT
-    assert record.provenance.gate.reason == "no passages found: the model was not called"
+    gate = record.provenance.gate
+    assert gate.reason.startswith("the documents do not answer this: searched 'What must visitors wear")
+    assert gate.reason.endswith("no passages found: the model was not called")
+    assert gate.searched is not None and gate.searched.passages == 0
     assert steps(record)["generate"] == "skipped" and steps(record)["gate"] == "skipped"
     hits = [v for v in record.provenance.guardrails if v.where == "passage"]
     assert hits and all(v.check == "injection" and v.action == "block" and v.chunk_id for v in hits)

@@ -107,3 +107,18 @@ def test_rollback_refuses_split_labels(registry: FilePromptRegistry) -> None:
     registry.set_split("answer", "production", {1: 50, 2: 50}, actor="alice")
     with pytest.raises(PromptError, match="is a split"):
         RollbackMonitor(registry, POLICY).check("answer", "production", [])
+
+
+def test_a_strictly_retried_answer_counts_as_a_failure_of_its_first_prompt_version(tmp_path: Path) -> None:
+    audit = SqliteAuditStore(tmp_path / "audit.sqlite")
+    t = datetime(2026, 1, 1, tzinfo=UTC)
+    rescued = record(2, "released", t)
+    rescued.provenance.prompt = PromptRef(name="answer_strict", version=1, sha256="1" * 64)
+    rescued.provenance.first_prompt = PromptRef(name="answer", version=2, sha256="0" * 64)
+    rescued.provenance.gate = GateRecord(decision="released", retried=True, first_attempt=GateRecord(decision="review"))
+    audit.save(rescued)
+    audit.save(record(2, "released", t + timedelta(seconds=1)))
+    found = recent_outcomes(audit, "answer")
+    assert [(o.version, o.passed) for o in found] == [(2, False), (2, True)]
+    assert recent_outcomes(audit, "answer_strict") == []
+    audit.close()

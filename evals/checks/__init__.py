@@ -1,0 +1,1 @@
+"""The cheap checks of the answer gate's cascade, one per module."""

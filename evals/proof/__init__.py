@@ -1,0 +1,1 @@
+"""The answer gate's proof: a labelled set of faithful and hallucinated answers, and its runner."""
