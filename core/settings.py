@@ -159,6 +159,18 @@ class GateSettings(BaseModel):
     retries: int = 1
 
 
+class RollbackSettings(BaseModel):
+    """Automatic rollback in the answer path: every ``check_every`` answers, the answer prompt's label is compared with
+    the version it was promoted from; a gate pass rate more than ``margin`` below it (over the last ``window`` answers
+    of each, at least ``min_answers`` each) moves the label back and logs the move."""
+
+    enabled: bool = True
+    window: int = Field(default=50, ge=1)
+    margin: float = Field(default=0.1, ge=0, le=1)
+    min_answers: int = Field(default=20, ge=1)
+    check_every: int = Field(default=10, ge=1)
+
+
 class PromptSettings(BaseModel):
     """Which prompt label the answer workflow resolves, and where templates live (default: the packaged ones)."""
 
@@ -166,6 +178,7 @@ class PromptSettings(BaseModel):
     directory: Path | None = None
     #: When the gate fails an answer the model did not abstain from, retry once with the ``answer_strict`` prompt.
     strict_retry: bool = True
+    rollback: RollbackSettings = Field(default_factory=RollbackSettings)
 
 
 ApiRole = Literal["chat", "compliance", "admin"]

@@ -30,6 +30,7 @@ from core.types import (
 from evals.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.audit_store import AuditStore
+from pipelines.auto_rollback import AutoRollback
 from pipelines.citations import align_citations
 from pipelines.gate_decision import finalise as finalise_gate
 from pipelines.workflow import CompiledWorkflow, WorkflowRun
@@ -186,6 +187,8 @@ class AssembleContextStep:
             chosen, facts = self._fit(chosen, facts)
             number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
         template = self.registry.resolve(self.prompt, self.label, request_id=request_id)
+        texts = {hit.chunk.id: hit.chunk.text for hit in [*graph_chunks, *passages]}
+        evidence = [evidence_text(f, texts.get(f.chunk_id)) for f in facts]
         prompt = self.registry.render(
             template,
             question=question,
@@ -196,8 +199,11 @@ class AssembleContextStep:
                     "predicate": f.predicate,
                     "object": f.object,
                     "n": number.get(f.chunk_id),
+                    # Templates that show the evidence sentence show each sentence once (several facts share one).
+                    "evidence": sentence,
+                    "repeat": sentence in evidence[:i],
                 }
-                for f in facts
+                for i, (f, sentence) in enumerate(zip(facts, evidence, strict=True))
             ],
         )
         return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations)
@@ -216,6 +222,17 @@ class AssembleContextStep:
                 hit = hit.model_copy(update={"chunk": cut})
             shown.append(hit)
         return shown, [item.fact for item in window.facts]
+
+
+def evidence_text(fact: Fact, chunk_text: str | None) -> str:
+    """The sentence a fact was extracted from (its evidence span in its chunk), whitespace folded; the bare
+    ``subject predicate object`` when the span or the chunk's text is not at hand. A template showing the evidence
+    gives the model a whole statement (``founded in 2014 by A and B``) rather than a fragment (``2014 by A``)."""
+    if chunk_text is not None and fact.evidence_start is not None and fact.evidence_end is not None:
+        evidence = " ".join(chunk_text[fact.evidence_start : fact.evidence_end].split())
+        if evidence:
+            return evidence
+    return f"{fact.subject} {fact.predicate} {fact.object}"
 
 
 class GenerateStep:
@@ -286,8 +303,10 @@ class AnswerService:
         strict_retry: bool = False,
         strict_prompt: str = "answer_strict",
         context_budget_tokens: int | None = None,
+        rollback: AutoRollback | None = None,
     ) -> None:
         self.audit = audit
+        self.rollback = rollback
         assembler = ContextAssembler(context_budget_tokens, max_facts=max_facts) if context_budget_tokens else None
         self.max_question_chars = max_question_chars
         self.registry = registry
@@ -345,6 +364,8 @@ class AnswerService:
         if conversation is not None:
             record.provenance.conversation = conversation
         self.audit.save(record)
+        if self.rollback is not None:
+            self.rollback.observe(record)
         return record
 
     def _record(self, answer_id: str, run: WorkflowRun) -> AnswerRecord:

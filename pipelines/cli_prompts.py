@@ -199,12 +199,20 @@ def test(
     out = _console()
     for report in reports:
         table = Table(
-            "question", "decision", "expected", "faithfulness", "relevancy", "pass", title=f"{name} v{report.version}"
+            "question",
+            "decision",
+            "expected",
+            "missing",
+            "faithfulness",
+            "relevancy",
+            "pass",
+            title=f"{name} v{report.version}",
         )
         for r in report.results:
             f = "" if r.faithfulness is None else f"{r.faithfulness:.2f}"
             rel = "" if r.answer_relevancy is None else f"{r.answer_relevancy:.2f}"
-            table.add_row(escape(r.question), r.decision, r.expected, f, rel, "yes" if r.passed else "NO")
+            missing = escape(", ".join(r.missing))
+            table.add_row(escape(r.question), r.decision, r.expected, missing, f, rel, "yes" if r.passed else "NO")
         out.print(table)
         out.print(
             f"v{report.version}: pass {report.pass_rate:.0%}, released {report.release_rate:.0%}, "

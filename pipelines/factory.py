@@ -15,6 +15,7 @@ from kg.llm_extractor import LLMExtractor
 from kg.offline_extractor import OfflineExtractor
 from pipelines.answer import AnswerService
 from pipelines.audit_store import SnapshottingAuditStore, SqlAuditStore
+from pipelines.auto_rollback import AutoRollback
 from pipelines.engines.base import IngestEngine
 from pipelines.engines.local import LocalEngine
 from pipelines.engines.ray_engine import RayEngine
@@ -158,14 +159,17 @@ def build_answer_service(
         store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
     )
     client = ModelClient.from_settings(settings)
+    registry = prompt_registry(settings)
+    audit = audit or build_audit(settings, store)
+    rollback = settings.prompts.rollback
     return AnswerService(
         retriever=retriever,
         graph_context=graph_context,
         chunks=store.chunks,
-        registry=prompt_registry(settings),
+        registry=registry,
         client=client,
         gate=build_gate(settings.gate, client, embedder),
-        audit=SnapshottingAuditStore(audit or build_audit(settings, store), store.chunks, lambda: store.snapshot_id),
+        audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
         graph_chunks=r.graph_chunks,
@@ -175,6 +179,7 @@ def build_answer_service(
         gate_timeout_s=settings.gate.timeout_s * 2 + 60,
         strict_retry=settings.prompts.strict_retry,
         context_budget_tokens=r.context_budget_tokens,
+        rollback=AutoRollback(registry, audit, rollback, label=settings.prompts.label) if rollback.enabled else None,
     )
 
 

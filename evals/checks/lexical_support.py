@@ -2,12 +2,17 @@
 
 This is what catches a wrong entity swapped in (a name or number no cited passage holds) and an unsupported claim
 added (a sentence whose words the passages do not hold) without a model. Words of the question count as supported
-(restating the question is not a claim), and near matches count (rapidfuzz ratio at or above ``fuzzy_match``:
-inflections, spelling variants); numbers must match exactly.
+(restating the question is not a claim) when some shown passage holds them, and near matches count (rapidfuzz ratio
+at or above ``fuzzy_match``: inflections, spelling variants); numbers must match exactly.
+
+A question word that no shown passage holds is the opposite: the passages never talk about it, so an answer that
+uses it ("The warranty period of the Heron robot is ten hours" when no passage mentions a warranty) asserts
+something about a topic the documents do not cover. Each such word weighs like a missing name.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -80,21 +85,40 @@ class LexicalSupportCheck:
             return False
         return process.extractOne(token.text, words, scorer=fuzz.ratio, score_cutoff=self.fuzzy_match) is not None
 
-    def _claim(self, item: CheckInput, claim: Claim, asked: set[str]) -> tuple[float, float, list[str]]:
+    def _mentioned(self, token: _Token, vocabulary: set[str], words: list[str]) -> bool:
+        """Like :meth:`_found`, and also an inflection (``run``/``runs``, ``assemble``/``assembled``): deciding that
+        the passages never mention a question word must not fail a faithful answer over a word ending."""
+        if self._found(token, vocabulary, words):
+            return True
+        if token.text[0].isdigit():
+            return False
+        stem = token.text[: max(3, min(len(token.text), 4), len(token.text) - 3)]
+        start = bisect.bisect_left(words, stem)
+        return any(w.startswith(stem) for w in words[start : start + 50])
+
+    def _claim(
+        self, item: CheckInput, claim: Claim, asked: set[str], unseen: set[str]
+    ) -> tuple[float, float, list[str]]:
         vocabulary = _vocabulary(item.cited_contexts(claim)) | asked
         words = sorted(vocabulary)
         tokens = _tokens(claim.text)
         missing = [t for t in tokens if not self._found(t, vocabulary, words)]
         content = 1.0 - len(missing) / len(tokens) if tokens else 1.0
-        # Not a share: one unsupported name or number in a long sentence is as wrong as in a short one.
-        key_score = 1.0 / (1 + sum(t.key for t in missing))
+        # Not a share: one unsupported name or number (or a question word no passage holds) in a long sentence is
+        # as wrong as in a short one.
+        off_topic = sum(not t.key and t.text in unseen for t in missing)
+        key_score = 1.0 / (1 + sum(t.key for t in missing) + off_topic)
         return content, key_score, [t.text for t in missing]
 
     def check(self, item: CheckInput) -> CheckResult:
         if not item.claims:
             return CheckResult("fail", {"lexical_support": 0.0}, "the answer has no sentence to check")
-        asked = _vocabulary([item.question])
-        results = [self._claim(item, claim, asked) for claim in item.claims]
+        shown = _vocabulary(list(item.contexts))
+        shown_words = sorted(shown)
+        question = {t.text: t for t in _tokens(item.question)}
+        unseen = {w for w, t in question.items() if not self._mentioned(t, shown, shown_words)}
+        asked = _vocabulary([item.question]) - unseen
+        results = [self._claim(item, claim, asked, unseen) for claim in item.claims]
         per_claim = [min(content, keys) for content, keys, _ in results]
         score = min(per_claim)
         missing = list(dict.fromkeys(w for _, _, m in results for w in m))

@@ -105,6 +105,26 @@ def test_lexical_support_catches_swapped_entities_and_added_claims() -> None:
     assert year.outcome == "fail" and "1868" in year.detail
 
 
+def test_lexical_support_fails_an_answer_about_a_topic_no_passage_mentions() -> None:
+    check = LexicalSupportCheck(fail_below=0.6, pass_at=0.8)
+    # The 1.5B model answered this from the nearest sentence, and its judge scored it faithful (1.00).
+    heron = "Heron is a picking robot. It can lift items of up to 25 kilograms and runs for ten hours on one charge."
+    off_topic = check.check(
+        check_input(
+            "What is the warranty period of the Heron robot?",
+            "The warranty period of the Heron robot is ten hours on one charge [1].",
+            [heron],
+        )
+    )
+    assert off_topic.outcome == "fail", off_topic.detail
+    assert "warranty" in off_topic.detail and "period" in off_topic.detail
+    # Restating question words that the passages do hold is still not a claim.
+    on_topic = check.check(
+        check_input("How long can the Heron robot run?", "The Heron robot can run for ten hours [1].", [heron])
+    )
+    assert on_topic.outcome == "pass", on_topic.detail
+
+
 def test_quoted_spans_must_appear_verbatim() -> None:
     check = QuotedSpansCheck()
     assert check.check(check_input(QUESTION, FAITHFUL, CONTEXTS)).detail == "nothing quoted"

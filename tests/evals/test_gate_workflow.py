@@ -4,7 +4,6 @@ abstention says what was searched, and all of it lands in the stored provenance.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,8 @@ from pipelines.factory import build_answer_service, open_store
 from pipelines.gate_decision import NOT_ANSWERED
 from pipelines.provenance import build_graph
 from prompts.constants import ABSTENTION_TEXT
-from prompts.registry import default_templates_dir
 from tests.conftest import RunningModelServer
+from tests.prompt_copies import copy_packaged_prompts
 
 QUESTION = "How many days of paid annual leave do employees get?"
 CHEAP_STAGES = ["citation_coverage", "quoted_spans", "support_similarity", "lexical_support"]
@@ -26,8 +25,7 @@ CHEAP_STAGES = ["citation_coverage", "quoted_spans", "support_similarity", "lexi
 def prompts_recording_must_cite(tmp_path: Path) -> Path:
     """The packaged prompts with the must_cite guardrail only recording (so the gate, not it, judges citations)."""
     templates = tmp_path / "prompts" / "templates"
-    shutil.copytree(default_templates_dir(), templates)
-    shutil.copy(default_templates_dir().parent / "labels.yaml", tmp_path / "prompts" / "labels.yaml")
+    copy_packaged_prompts(templates, tmp_path / "prompts" / "labels.yaml")
     for name in ("answer", "answer_strict"):
         path = templates / f"{name}.guardrails.yaml"
         path.write_text(path.read_text(encoding="utf-8").replace("must_cite: review", "must_cite: record"), "utf-8")

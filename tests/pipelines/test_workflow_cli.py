@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from prompts.registry import FilePromptRegistry, default_templates_dir
+from prompts.registry import FilePromptRegistry
 from tests.pipelines.test_cli import assert_clear_error, kgrag
+from tests.prompt_copies import copy_packaged_prompts
 
 
 @pytest.fixture
 def prompts_dir(tmp_path: Path) -> Path:
     templates = tmp_path / "templates"
-    shutil.copytree(default_templates_dir(), templates)
-    shutil.copy(default_templates_dir().parent / "labels.yaml", tmp_path / "labels.yaml")
+    copy_packaged_prompts(templates, tmp_path / "labels.yaml")
     v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
     v2 = v1.replace("version: 1", "version: 2").replace("one to three short sentences", "one short sentence")
     (templates / "answer.v2.yaml").write_text(v2, encoding="utf-8")

@@ -64,13 +64,37 @@ def test_packaged_templates_load_with_file_sha256() -> None:
         assert template.ref().sha256 == template.sha256
 
 
-def test_production_labels_resolve_to_version_1() -> None:
+def test_production_labels_resolve_to_the_promoted_versions() -> None:
     registry = FilePromptRegistry()
     answer = registry.resolve("answer")
-    assert (answer.name, answer.version) == ("answer", 1)
+    assert (answer.name, answer.version) == ("answer", 2)
     assert answer.inputs == ("question", "passages", "facts")
+    assert registry.resolve("answer_strict").version == 2
     assert registry.resolve("extraction", "production").version == 1
-    assert registry.labels()["answer"] == {"production": 1}
+    assert registry.labels()["answer"] == {"production": 2}
+    promoted = registry.history("answer", "production")[-1]
+    assert (promoted.kind, promoted.from_, promoted.to) == ("promote", "1", "2"), "the move is in the label log"
+
+
+def test_answer_v2_leaves_abstaining_to_the_gate_and_the_strict_prompt_keeps_the_rule() -> None:
+    registry = FilePromptRegistry()
+    assert ABSTENTION_TEXT not in registry.get("answer", 2).system
+    assert f"reply exactly: {ABSTENTION_TEXT}" in registry.get("answer_strict", 2).system
+
+
+def test_answer_v2_shows_each_evidence_sentence_once_and_falls_back_to_the_triple() -> None:
+    registry = FilePromptRegistry()
+    sentence = "Marie Curie was born in Warsaw in 1867."
+    facts = [
+        {"subject": "Marie Curie", "predicate": "was born in", "object": "Warsaw", "n": 1, "evidence": sentence},
+        {"subject": "Warsaw", "predicate": "in", "object": "1867", "n": 1, "evidence": sentence, "repeat": True},
+        {"subject": "Pierre Curie", "predicate": "married", "object": "Marie Curie", "n": None},
+    ]
+    for name in ("answer", "answer_strict"):
+        rendered = registry.render(registry.get(name, 2), question="Q?", passages=PASSAGES, facts=facts)
+        user = rendered.messages[1]["content"]
+        assert user.count(f"- {sentence} [1]") == 1 and "Warsaw in 1867\n" not in user
+        assert "- Pierre Curie married Marie Curie\n" in user  # no evidence: the triple; n=None: no marker
 
 
 def test_answer_template_spells_out_the_abstention_constant() -> None:
@@ -81,7 +105,7 @@ def test_answer_template_spells_out_the_abstention_constant() -> None:
 
 def test_rendered_answer_prompt_numbers_passages_and_facts() -> None:
     registry = FilePromptRegistry()
-    template = registry.resolve("answer")
+    template = registry.get("answer", 1)
     rendered = registry.render(template, question="Where was Marie Curie born?", passages=PASSAGES, facts=FACTS)
 
     assert [m["role"] for m in rendered.messages] == ["system", "user"]
@@ -99,13 +123,17 @@ def test_rendered_answer_prompt_numbers_passages_and_facts() -> None:
 
 def test_rendered_answer_prompt_without_facts_has_no_facts_section() -> None:
     registry = FilePromptRegistry()
-    rendered = registry.render(registry.resolve("answer"), question="Q?", passages=PASSAGES[:1], facts=[])
-    assert "Facts" not in rendered.messages[1]["content"]
+    for version, heading in ((1, "Facts found"), (2, "Statements about")):
+        template = registry.get("answer", version)
+        with_facts = registry.render(template, question="Q?", passages=PASSAGES[:1], facts=FACTS)
+        assert heading in with_facts.messages[1]["content"]
+        rendered = registry.render(template, question="Q?", passages=PASSAGES[:1], facts=[])
+        assert heading not in rendered.messages[1]["content"]
 
 
 def test_rendered_sha256_is_deterministic_and_tracks_inputs() -> None:
     registry = FilePromptRegistry()
-    template = registry.resolve("answer")
+    template = registry.get("answer", 1)
     first = registry.render(template, question="Q?", passages=PASSAGES, facts=FACTS)
     again = registry.render(template, question="Q?", passages=PASSAGES, facts=FACTS)
     other = registry.render(template, question="Another Q?", passages=PASSAGES, facts=FACTS)

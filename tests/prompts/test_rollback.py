@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +12,9 @@ from core.errors import PromptError
 from core.types import AnswerRecord, GateRecord, PromptRef, Provenance, WorkflowRef
 from pipelines.audit_store import SqliteAuditStore
 from pipelines.workflow_golden import recent_outcomes
-from prompts.registry import FilePromptRegistry, default_templates_dir
+from prompts.registry import FilePromptRegistry
 from prompts.rollback import ROLLBACK_ACTOR, Outcome, RollbackMonitor, RollbackPolicy, decide
+from tests.prompt_copies import copy_packaged_prompts
 
 POLICY = RollbackPolicy(window=20, margin=0.1, min_answers=10)
 
@@ -48,8 +48,7 @@ def test_only_the_newest_window_counts() -> None:
 @pytest.fixture
 def registry(tmp_path: Path) -> FilePromptRegistry:
     templates = tmp_path / "templates"
-    shutil.copytree(default_templates_dir(), templates)
-    shutil.copy(default_templates_dir().parent / "labels.yaml", tmp_path / "labels.yaml")
+    copy_packaged_prompts(templates, tmp_path / "labels.yaml")
     v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
     (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
     return FilePromptRegistry(templates)

@@ -1,0 +1,20 @@
+"""A copy of the packaged prompts for tests that add and promote versions of their own."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+from prompts.registry import default_templates_dir
+
+
+def copy_packaged_prompts(templates: Path, labels: Path) -> None:
+    """Copy the packaged templates to ``templates`` and write ``labels`` with every label pointing at version 1: a
+    registry as it was before any promotion, whatever the packaged ``labels.yaml`` says today (tests that write
+    their own ``answer.v2.yaml`` and promote it start from there). No label log is copied."""
+    shutil.copytree(default_templates_dir(), templates)
+    packaged = yaml.safe_load((default_templates_dir().parent / "labels.yaml").read_text(encoding="utf-8"))
+    first = {prompt: dict.fromkeys(targets, 1) for prompt, targets in packaged.items()}
+    labels.write_text(yaml.safe_dump(first, sort_keys=True), encoding="utf-8")
