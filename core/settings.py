@@ -148,6 +148,10 @@ class GateSettings(BaseModel):
     #: The judge's endpoint and model when it is not the answer model (default: the answer model judges).
     judge_base_url: str | None = None
     judge_model: str | None = None
+    #: An inconclusive ``support_similarity`` (a paraphrase) needs no judge when ``lexical_support`` scores at least
+    #: this (1.0: every content word, number and name of every sentence is in its cited passages); None: the judge
+    #: decides. On the proof set every hallucinated answer with an inconclusive similarity scored below 1.0.
+    similarity_settled_by_lexical_at: float | None = Field(default=1.0, ge=0.0, le=1.0)
     #: What an inconclusive cascade decides when ``judge`` is not among the stages.
     inconclusive_decision: Literal["review", "abstained", "released"] = "review"
     #: rapidfuzz ratio (0-100) at which an answer token counts as found in a passage token (near matches).

@@ -63,6 +63,7 @@ class CascadeGate:
         checks: Sequence[GateCheck],
         judge: AnswerGate | None = None,
         inconclusive_decision: GateDecision = "review",
+        similarity_settled_at: float | None = None,
     ) -> None:
         if not checks and judge is None:
             raise ConfigurationError(
@@ -71,6 +72,7 @@ class CascadeGate:
         self.checks = list(checks)
         self.judge = judge
         self.inconclusive_decision: GateDecision = inconclusive_decision
+        self.similarity_settled_at = similarity_settled_at
 
     @classmethod
     def from_settings(cls, settings: GateSettings, client: ModelClient, embedder: Embedder) -> CascadeGate:
@@ -96,7 +98,7 @@ class CascadeGate:
                 )
             )
         judge = RagasGate.from_settings(settings, client, embedder) if JUDGE in stages else None
-        return cls(checks, judge, settings.inconclusive_decision)
+        return cls(checks, judge, settings.inconclusive_decision, settings.similarity_settled_by_lexical_at)
 
     def evaluate(self, question: str, answer: str, contexts: Sequence[str]) -> GateRecord:
         """Run the cascade and decide; every stage that ran (or was skipped) is in the record's ``stages``."""
@@ -134,13 +136,17 @@ class CascadeGate:
                     stages=stages,
                 )
         unsure = [s.name for s in stages if s.outcome == "inconclusive"]
+        settled = self._settled(stages)
+        unsure = [name for name in unsure if name != settled]
         if stages and not unsure:
             if self.judge is not None:
                 stages.append(GateStageRecord(name=JUDGE, outcome="skipped", detail="every cheap stage passed clearly"))
+            passed = ", ".join(f"{s.name} {_fmt(s.scores, s.name)}" for s in stages)
+            note = f"; {settled} inconclusive, settled by lexical_support" if settled else ""
             return GateRecord(
                 decision="released",
                 scores=GateScores(**scores),
-                reason="cheap stages passed: " + ", ".join(f"{s.name} {_fmt(s.scores, s.name)}" for s in stages),
+                reason=f"cheap stages passed: {passed}{note}",
                 stages=stages,
             )
         inconclusive = "inconclusive: " + ", ".join(unsure) if unsure else "no cheap stage configured"
@@ -172,6 +178,17 @@ class CascadeGate:
             reason=reason,
             stages=stages,
         )
+
+    def _settled(self, stages: list[GateStageRecord]) -> str | None:
+        """``support_similarity`` when it was inconclusive but lexical support reached ``similarity_settled_at``:
+        a paraphrase all of whose content words, numbers and names its cited passages hold needs no judge."""
+        if self.similarity_settled_at is None:
+            return None
+        by_name = {s.name: s for s in stages}
+        similarity, lexical = by_name.get("support_similarity"), by_name.get("lexical_support")
+        if similarity is None or lexical is None or similarity.outcome != "inconclusive" or lexical.outcome != "pass":
+            return None
+        return similarity.name if lexical.scores.get("lexical_support", 0.0) >= self.similarity_settled_at else None
 
     def _stage(self, check: GateCheck, item: CheckInput) -> GateStageRecord:
         started = time.perf_counter()

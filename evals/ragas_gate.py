@@ -28,7 +28,7 @@ from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
 from core.types import GateRecord, GateScores, GateStageOutcome, GateStageRecord
-from prompts.constants import ABSTENTION_TEXT
+from prompts.abstention import is_abstention
 from retrieval.base import Embedder
 
 __all__ = ["RagasGate", "is_abstention", "strip_citations"]
@@ -44,15 +44,6 @@ def strip_citations(text: str) -> str:
     without = _CITATION.sub("", text)
     without = _SPACE_BEFORE_PUNCT.sub(r"\1", without)
     return _WHITESPACE.sub(" ", without).strip()
-
-
-def _normalise(text: str) -> str:
-    return strip_citations(text).strip(" \t\n\"'`*").rstrip(".").strip().casefold()
-
-
-def is_abstention(answer: str) -> bool:
-    """Whether ``answer`` is the abstention sentence (case, quotes, final period and citations ignored)."""
-    return _normalise(answer) == _normalise(ABSTENTION_TEXT)
 
 
 class _NaNScore(Exception):

@@ -35,6 +35,7 @@ from pipelines.citations import align_citations
 from pipelines.gate_decision import finalise as finalise_gate
 from pipelines.workflow import CompiledWorkflow, WorkflowRun
 from pipelines.workflow_spec import WorkflowSpec, default_workflows_dir
+from prompts.abstention import is_abstention
 from prompts.base import PromptRegistry, RenderedPrompt
 from prompts.constants import ABSTENTION_TEXT
 from prompts.guardrails import Guardrails, summarise
@@ -273,9 +274,7 @@ class GateStep:
             contexts = [c.text for c in cited] or [p.chunk.text for p in passages]
             record = self.gate.evaluate(question, aligned, contexts)
         retryable = (
-            record.decision != "released"
-            and text.strip() != ABSTENTION_TEXT
-            and not record.reason.startswith("gate_error")
+            record.decision != "released" and not is_abstention(text) and not record.reason.startswith("gate_error")
         )
         return GateOutcome(record=record, violations=violations, retryable=retryable)
 

@@ -19,7 +19,7 @@ from rapidfuzz import fuzz
 
 from core.errors import PromptError
 from core.types import GuardrailAction, GuardrailViolation
-from prompts.constants import ABSTENTION_TEXT
+from prompts.abstention import is_abstention
 
 #: Prompt-injection phrasings (case-insensitive), each with the name reported in the violation.
 INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -166,7 +166,7 @@ class Guardrails:
         """An answer (other than the abstention) must cite [n]; it must not repeat the system prompt."""
         text = answer.strip()
         found: list[GuardrailViolation] = []
-        if text and text != ABSTENTION_TEXT and not _CITATION.search(text):
+        if text and not is_abstention(text) and not _CITATION.search(text):
             found.append(_v("must_cite", "answer", self.config.output.must_cite, "no [n] citation in the answer"))
         leaked = self.leaked_lines(text, system_prompt)
         if leaked:

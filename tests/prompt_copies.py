@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from prompts.registry import default_templates_dir
+from prompts.registry import FilePromptRegistry, default_templates_dir
 
 
 def copy_packaged_prompts(templates: Path, labels: Path) -> None:
@@ -18,3 +18,12 @@ def copy_packaged_prompts(templates: Path, labels: Path) -> None:
     packaged = yaml.safe_load((default_templates_dir().parent / "labels.yaml").read_text(encoding="utf-8"))
     first = {prompt: dict.fromkeys(targets, 1) for prompt, targets in packaged.items()}
     labels.write_text(yaml.safe_dump(first, sort_keys=True), encoding="utf-8")
+
+
+def registry_with_answer_v2(root: Path) -> FilePromptRegistry:
+    """:func:`copy_packaged_prompts` under ``root`` with ``answer.v2.yaml`` a copy of v1 (production still at v1)."""
+    templates = root / "templates"
+    copy_packaged_prompts(templates, root / "labels.yaml")
+    v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
+    (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
+    return FilePromptRegistry(templates)

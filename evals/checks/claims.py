@@ -9,7 +9,7 @@ from core.errors import ConfigurationError
 from core.types import GateStageOutcome
 from evals.base import CheckInput, Claim
 from pipelines.chunking import sentence_spans
-from prompts.constants import ABSTENTION_TEXT
+from prompts.abstention import is_abstention
 
 #: ``[1]``, ``[1, 2]``, ``[1-3]``, ``[1][2]``.
 _MARKER = re.compile(r"\s*\[\s*(\d+(?:\s*[,;\u2013-]\s*\d+)*)\s*\]")
@@ -35,13 +35,6 @@ def _numbers(group: str) -> list[int]:
         else:
             out.extend(int(n) for n in _NUMBER.findall(part))
     return out
-
-
-def _is_abstention(text: str) -> bool:
-    def norm(t: str) -> str:
-        return t.strip(" \t\n\"'`*").rstrip(".").strip().casefold()
-
-    return norm(text) == norm(ABSTENTION_TEXT)
 
 
 def _sentences(text: str) -> list[str]:
@@ -75,7 +68,7 @@ def split_claims(answer: str) -> list[Claim]:
             if out and cited:
                 out[-1] = Claim(out[-1].text, tuple(dict.fromkeys((*out[-1].cited, *cited))))
             continue
-        if _is_abstention(text):
+        if is_abstention(text):
             continue
         out.append(Claim(text, tuple(dict.fromkeys(cited))))
     return out

@@ -12,10 +12,10 @@ something about a topic the documents do not cover. Each such word weighs like a
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass
 
+import simplemma
 from rapidfuzz import fuzz, process
 
 from core.errors import ConfigurationError
@@ -53,6 +53,10 @@ def _tokens(text: str) -> list[_Token]:
     return out
 
 
+def _lemma(word: str) -> str:
+    return simplemma.lemmatize(word, lang="en").casefold()
+
+
 def _vocabulary(texts: list[str]) -> set[str]:
     return {t.text for text in texts for t in _tokens(text)} | {
         m.group(0).casefold().replace(",", "").replace("\u2019", "'").removesuffix("'s")
@@ -85,17 +89,6 @@ class LexicalSupportCheck:
             return False
         return process.extractOne(token.text, words, scorer=fuzz.ratio, score_cutoff=self.fuzzy_match) is not None
 
-    def _mentioned(self, token: _Token, vocabulary: set[str], words: list[str]) -> bool:
-        """Like :meth:`_found`, and also an inflection (``run``/``runs``, ``assemble``/``assembled``): deciding that
-        the passages never mention a question word must not fail a faithful answer over a word ending."""
-        if self._found(token, vocabulary, words):
-            return True
-        if token.text[0].isdigit():
-            return False
-        stem = token.text[: max(3, min(len(token.text), 4), len(token.text) - 3)]
-        start = bisect.bisect_left(words, stem)
-        return any(w.startswith(stem) for w in words[start : start + 50])
-
     def _claim(
         self, item: CheckInput, claim: Claim, asked: set[str], unseen: set[str]
     ) -> tuple[float, float, list[str]]:
@@ -115,8 +108,15 @@ class LexicalSupportCheck:
             return CheckResult("fail", {"lexical_support": 0.0}, "the answer has no sentence to check")
         shown = _vocabulary(list(item.contexts))
         shown_words = sorted(shown)
+        # Any inflection counts as a mention (taught/teaches, led/leads): only a word whose lemma no passage holds
+        # marks a topic the passages do not cover.
+        shown_lemmas = {_lemma(word) for word in shown}
         question = {t.text: t for t in _tokens(item.question)}
-        unseen = {w for w, t in question.items() if not self._mentioned(t, shown, shown_words)}
+        unseen = {
+            w
+            for w, t in question.items()
+            if not self._found(t, shown, shown_words) and (w[0].isdigit() or _lemma(w) not in shown_lemmas)
+        }
         asked = _vocabulary([item.question]) - unseen
         results = [self._claim(item, claim, asked, unseen) for claim in item.claims]
         per_claim = [min(content, keys) for content, keys, _ in results]

@@ -101,4 +101,4 @@ def test_answers_are_generated_and_scored(smol_server: RunningModelServer) -> No
     answer = question["modes"]["dense"]
     assert isinstance(answer["answer"], str) and answer["answer"]
     assert 0.0 <= answer["em"] <= answer["f1"] <= 1.0
-    assert result["modes"]["dense"]["f1"]["mean"] == answer["f1"]
+    assert result["modes"]["dense"]["f1"]["mean"] == pytest.approx(answer["f1"], abs=1e-6)  # the report rounds

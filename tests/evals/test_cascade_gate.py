@@ -123,6 +123,14 @@ def test_lexical_support_fails_an_answer_about_a_topic_no_passage_mentions() -> 
         check_input("How long can the Heron robot run?", "The Heron robot can run for ten hours [1].", [heron])
     )
     assert on_topic.outcome == "pass", on_topic.detail
+    # Any inflection of a question word is a mention: "teaches" is what "taught by" says.
+    course = "New engineers complete the robot safety course taught by Head of Safety Mei Lin Tan."
+    taught = check.check(
+        check_input(
+            "Who teaches the robot safety course?", "Mei Lin Tan teaches the robot safety course [1].", [course]
+        )
+    )
+    assert taught.outcome != "fail", taught.detail
 
 
 def test_quoted_spans_must_appear_verbatim() -> None:
@@ -186,6 +194,41 @@ def test_stages_and_thresholds_follow_settings(embedder) -> None:  # type: ignor
     assert isinstance(build_gate(GateSettings(backend="ragas"), client, embedder), RagasGate)
     strict = build_gate(cheap(lexical_support_pass_at=1.0, lexical_support_fail_below=1.0), client, embedder)
     assert strict.evaluate(QUESTION, PARAPHRASE, CONTEXTS).decision == "abstained"
+
+
+KESTREL = (
+    "Kestrel is an indoor drone that counts inventory on high shelves. "
+    "It was launched in 2022 and is controlled by the Atlas platform."
+)
+
+
+def test_perfect_lexical_support_settles_an_inconclusive_similarity(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    question, right, wrong = (
+        "When was the Kestrel drone launched?",
+        "The Kestrel drone was launched in 2022 [1].",
+        "The Kestrel drone was launched in 2021 [1].",
+    )
+    client = client_at(listening_port.getsockname()[1], timeout_s=2.0)
+    gate = build_gate(GateSettings(retries=0, timeout_s=2.0), client, embedder)
+    released = gate.evaluate(question, right, [KESTREL])
+    assert outcomes(released)["support_similarity"] == "inconclusive", "a real answer the judge used to decide"
+    assert released.decision == "released" and released.scores.lexical_support == 1.0
+    assert "support_similarity inconclusive, settled by lexical_support" in released.reason
+    assert outcomes(released)["judge"] == "skipped"
+    # The wrong year is closer in embedding space than the right one; lexical support is what stops it.
+    swapped = gate.evaluate(question, wrong, [KESTREL])
+    assert swapped.scores.support_similarity is not None and released.scores.support_similarity is not None
+    assert swapped.scores.support_similarity > released.scores.support_similarity
+    assert swapped.decision == "abstained" and "2021" in swapped.reason
+    assert_never_connected(listening_port)
+    # Turned off, the judge decides (here it cannot be reached: review, never released).
+    unsettled = build_gate(
+        GateSettings(retries=0, timeout_s=2.0, similarity_settled_by_lexical_at=None),
+        client_at(closed_port()),
+        embedder,
+    )
+    held = unsettled.evaluate(question, right, [KESTREL])
+    assert held.decision == "review" and outcomes(held)["judge"] == "error"
 
 
 @pytest.mark.parametrize(

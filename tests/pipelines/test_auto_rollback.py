@@ -15,18 +15,14 @@ from core.types import AnswerRecord, GateRecord, PromptRef, Provenance, Workflow
 from pipelines.audit_store import SqliteAuditStore
 from pipelines.auto_rollback import AutoRollback
 from prompts.registry import FilePromptRegistry
-from tests.prompt_copies import copy_packaged_prompts
+from tests.prompt_copies import registry_with_answer_v2
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> FilePromptRegistry:
-    templates = tmp_path / "templates"
-    copy_packaged_prompts(templates, tmp_path / "labels.yaml")
-    v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
-    (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
-    return FilePromptRegistry(templates)
+    return registry_with_answer_v2(tmp_path)
 
 
 def answer(version: int, decision: str, n: int, prompt: str = "answer") -> AnswerRecord:

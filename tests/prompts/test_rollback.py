@@ -14,7 +14,7 @@ from pipelines.audit_store import SqliteAuditStore
 from pipelines.workflow_golden import recent_outcomes
 from prompts.registry import FilePromptRegistry
 from prompts.rollback import ROLLBACK_ACTOR, Outcome, RollbackMonitor, RollbackPolicy, decide
-from tests.prompt_copies import copy_packaged_prompts
+from tests.prompt_copies import registry_with_answer_v2
 
 POLICY = RollbackPolicy(window=20, margin=0.1, min_answers=10)
 
@@ -47,11 +47,7 @@ def test_only_the_newest_window_counts() -> None:
 
 @pytest.fixture
 def registry(tmp_path: Path) -> FilePromptRegistry:
-    templates = tmp_path / "templates"
-    copy_packaged_prompts(templates, tmp_path / "labels.yaml")
-    v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
-    (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
-    return FilePromptRegistry(templates)
+    return registry_with_answer_v2(tmp_path)
 
 
 def record(version: int, decision: str, at: datetime) -> AnswerRecord:
