@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 import simplemma
+import snowballstemmer
 from rapidfuzz import fuzz, process
 
 from core.errors import ConfigurationError
@@ -53,8 +54,13 @@ def _tokens(text: str) -> list[_Token]:
     return out
 
 
-def _lemma(word: str) -> str:
-    return simplemma.lemmatize(word, lang="en").casefold()
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+def _forms(word: str) -> tuple[str, str]:
+    """The word's lemma (irregular forms: taught -> teach) and its Snowball stem (developed -> develop): each
+    catches inflections the other misses."""
+    return simplemma.lemmatize(word, lang="en").casefold(), _STEMMER.stemWord(word)
 
 
 def _vocabulary(texts: list[str]) -> set[str]:
@@ -108,14 +114,14 @@ class LexicalSupportCheck:
             return CheckResult("fail", {"lexical_support": 0.0}, "the answer has no sentence to check")
         shown = _vocabulary(list(item.contexts))
         shown_words = sorted(shown)
-        # Any inflection counts as a mention (taught/teaches, led/leads): only a word whose lemma no passage holds
-        # marks a topic the passages do not cover.
-        shown_lemmas = {_lemma(word) for word in shown}
+        # Any inflection counts as a mention (taught/teaches, developed/develops): only a word none of whose forms
+        # a passage holds marks a topic the passages do not cover.
+        shown_forms = {form for word in shown for form in _forms(word)}
         question = {t.text: t for t in _tokens(item.question)}
         unseen = {
             w
             for w, t in question.items()
-            if not self._found(t, shown, shown_words) and (w[0].isdigit() or _lemma(w) not in shown_lemmas)
+            if not self._found(t, shown, shown_words) and (w[0].isdigit() or shown_forms.isdisjoint(_forms(w)))
         }
         asked = _vocabulary([item.question]) - unseen
         results = [self._claim(item, claim, asked, unseen) for claim in item.claims]

@@ -131,6 +131,11 @@ def test_lexical_support_fails_an_answer_about_a_topic_no_passage_mentions() -> 
         )
     )
     assert taught.outcome != "fail", taught.detail
+    atlas = "Atlas is developed by the platform team led by Priya Raman."
+    develops = check.check(
+        check_input("Which team develops Atlas?", "The platform team led by Priya Raman develops Atlas [1].", [atlas])
+    )
+    assert develops.outcome != "fail", develops.detail
 
 
 def test_quoted_spans_must_appear_verbatim() -> None:
