@@ -248,7 +248,11 @@ class GenerateStep:
 
 
 class GateStep:
-    """Score the draft before release: the prompt's output guardrails first (cheap), then the gate's metrics."""
+    """Score the draft before release: the prompt's output guardrails first (cheap), then the gate's metrics.
+
+    A blocking violation abstains without scoring. A reviewing one (e.g. must cite) holds for human review only an
+    answer the gate would have released: an answer the gate does not release (no passage supports it, so alignment
+    left it without citations) is abstained and may be retried, rather than queued for compliance staff."""
 
     def __init__(self, gate: AnswerGate, guardrails: Guardrails | None = None) -> None:
         self.gate = gate
@@ -267,12 +271,14 @@ class GateStep:
         reviewing = [v for v in violations if v.action == "review"]
         if blocking:
             record = GateRecord(decision="abstained", reason="guardrail: " + summarise(blocking))
-        elif reviewing:
-            record = GateRecord(decision="review", reason="guardrail: " + summarise(reviewing))
         else:
             # No sentence could be tied to a passage: the aligned text has no markers; every passage is context.
             contexts = [c.text for c in cited] or [p.chunk.text for p in passages]
             record = self.gate.evaluate(question, aligned, contexts)
+            if reviewing and record.decision == "released":
+                record = record.model_copy(
+                    update={"decision": "review", "reason": f"guardrail: {summarise(reviewing)}; {record.reason}"}
+                )
         retryable = (
             record.decision != "released" and not is_abstention(text) and not record.reason.startswith("gate_error")
         )

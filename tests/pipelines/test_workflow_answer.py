@@ -220,3 +220,33 @@ def test_golden_cases_run_through_the_answer_workflow_with_the_pinned_version(
     assert 0.0 <= report.pass_rate <= 1.0
     assert FilePromptRegistry(prompts).resolve("answer").version == 1, "production labels untouched"
     assert not (prompts.parent / "labels.log.jsonl").exists()
+
+
+def test_an_unsupported_draft_is_abstained_and_retryable_not_held_for_review(embedder) -> None:  # type: ignore[no-untyped-def]
+    from core.settings import GateSettings
+    from core.types import Chunk, RetrievedChunk, sha256_text
+    from evals.factory import build_gate
+    from pipelines.answer import GateStep
+
+    text = "Atlas schedules tasks for up to 2,000 robots per warehouse. It was first released in 2017."
+    chunk = Chunk(
+        id="c1", document_id="atlas", source="atlas.md", text=text, start=0, end=len(text), ordinal=0,
+        sha256=sha256_text(text),
+    )  # fmt: skip
+    passages = [RetrievedChunk(chunk=chunk, score=1.0, method="dense")]
+    registry = FilePromptRegistry()
+    prompt = registry.render(
+        registry.resolve("answer"), question="q", passages=[{"n": 1, "title": "", "text": text}], facts=[]
+    )
+    cheap = [s for s in GateSettings().stages if s != "judge"]
+    gate = build_gate(GateSettings(stages=cheap), client=None, embedder=embedder)  # type: ignore[arg-type]
+    step = GateStep(gate, registry.guardrails("answer"))
+    # Like Qwen's hallucinated answer to this question: the [1] it cites supports none of it.
+    draft = "Lagos had about 325,000 inhabitants in 1950. [1]"
+    outcome = step.run("What was the population of Lagos in 1950?", draft, passages, prompt)
+    assert [v.check for v in outcome.violations] == ["must_cite"], "alignment removed the unsupported marker"
+    assert outcome.record.decision == "abstained" and outcome.retryable, outcome.record.reason
+    supported = step.run(
+        "How many robots can Atlas schedule?", "Up to 2,000 robots per warehouse [1].", passages, prompt
+    )
+    assert supported.violations == [] and supported.record.decision == "released", supported.record.reason
