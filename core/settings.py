@@ -115,6 +115,9 @@ class ExtractionSettings(BaseModel):
     extractor: Literal["offline", "llm"] = "offline"
     prompt_label: str = "production"
     max_retries: int = 1
+    #: Output budget of one extraction reply: a passage's entities and relations with their evidence sentences are
+    #: far longer than an answer (with the answer model's 256 tokens, JSON replies were cut off mid-string).
+    max_tokens: int = Field(default=1024, ge=64)
 
 
 #: The answer gate's cascade stages, cheapest first; ``judge`` (the Ragas LLM judge) runs only when needed.

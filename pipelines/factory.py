@@ -63,7 +63,13 @@ def build_extractor(settings: Settings) -> Extractor:
     client.served_models()  # fail now, with the fix, rather than on the first chunk
     registry = prompt_registry(settings)
     template = registry.resolve("extraction", settings.extraction.prompt_label)
-    return LLMExtractor(client, template, registry.render, max_retries=settings.extraction.max_retries)
+    return LLMExtractor(
+        client,
+        template,
+        registry.render,
+        max_retries=settings.extraction.max_retries,
+        max_tokens=settings.extraction.max_tokens,
+    )
 
 
 def build_ingestor(

@@ -25,7 +25,7 @@ import httpx
 
 from core.llm import ModelClient
 from core.local_model import model_path, model_spec, prepare_model, server_command
-from core.settings import ModelServerSettings, default_cache_dir
+from core.settings import ExtractionSettings, ModelServerSettings, default_cache_dir
 from core.types import Chunk, Document, Extraction, sha256_text
 from kg.export import graph_rows
 from kg.llm_extractor import LLMExtractor
@@ -175,8 +175,8 @@ def llm_extract(chunks: list[Chunk], log: Path) -> tuple[list[Extraction], float
             ModelClient(base_url=base, model="qwen2.5-coder-1.5b"),
             template,
             registry.render,
-            max_retries=1,
-            max_tokens=384,
+            max_retries=ExtractionSettings().max_retries,
+            max_tokens=ExtractionSettings().max_tokens,
         )
         started = time.perf_counter()
         extractions = []

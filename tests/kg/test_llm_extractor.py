@@ -172,3 +172,20 @@ def test_qwen_extracts_entities_and_located_relation(qwen_client: ModelClient) -
     assert start is not None and end is not None
     assert located[0].chunk_id == "musdev-00758#0"
     assert "born" in text[start:end]
+
+
+def test_ingestion_builds_the_extractor_with_its_own_output_budget(smol_server) -> None:  # type: ignore[no-untyped-def]
+    """The answer model's 256 tokens cut extraction JSON off mid-string: extraction has its own budget."""
+    from core.settings import load_settings
+    from pipelines.factory import build_extractor
+
+    settings = load_settings(
+        llm_base_url=smol_server.base_url, llm_model=smol_server.name, extraction={"extractor": "llm"}
+    )
+    extractor = build_extractor(settings)
+    assert isinstance(extractor, LLMExtractor)
+    assert extractor.max_tokens == settings.extraction.max_tokens == 1024 > settings.llm_max_tokens
+    custom = build_extractor(
+        settings.model_copy(update={"extraction": settings.extraction.model_copy(update={"max_tokens": 2048})})
+    )
+    assert isinstance(custom, LLMExtractor) and custom.max_tokens == 2048
