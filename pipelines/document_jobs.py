@@ -28,7 +28,7 @@ from core.settings import Settings
 from pipelines.ingest_report import IngestReport
 from pipelines.jobs import JobProgressReporter, JobRecord
 from pipelines.parsers import SUPPORTED_SUFFIXES, parse_file
-from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.base import Embedder
 
 UPLOADS = "uploads"
 STAGING = ".staging"
@@ -174,7 +174,7 @@ class DocumentJobs:
     def __init__(
         self,
         settings: Settings,
-        embedder: Callable[[], SentenceTransformerEmbedder],
+        embedder: Callable[[], Embedder],
         *,
         poll_s: float = 0.5,
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.errors import ModelUnavailableError
+from core.errors import ConfigurationError, ModelUnavailableError
 from core.llm import ModelClient
 from core.settings import RetrievalModeName, Settings
 from evals.factory import build_gate
@@ -23,18 +23,34 @@ from pipelines.ingest import Ingestor, ProgressReporter
 from pipelines.store import KnowledgeStore
 from prompts.registry import FilePromptRegistry
 from retrieval.base import Embedder, Retriever
+from retrieval.bridge import TitleBridge
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
+from retrieval.onnx_embedder import OnnxEmbedder
 from retrieval.rerank import LLMReranker
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def load_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings choose: ONNX Runtime (default) or PyTorch, same model, same vectors."""
+    config = settings.embedding
+    if config.backend == "onnx":
+        if config.device != "cpu":
+            raise ConfigurationError(
+                f"the ONNX embedding backend runs on the CPU only, but KGRAG_EMBEDDING__DEVICE={config.device!r}",
+                hint="set KGRAG_EMBEDDING__BACKEND=torch to embed on that device",
+            )
+        return OnnxEmbedder(
+            model_path=config.model_path,
+            batch_size=config.batch_size,
+            num_threads=config.num_threads,
+            cache_dir=config.onnx_cache_dir,
+        )
     return SentenceTransformerEmbedder(
-        model_path=settings.embedding.model_path,
-        batch_size=settings.embedding.batch_size,
-        device=settings.embedding.device,
-        num_threads=settings.embedding.num_threads,
+        model_path=config.model_path,
+        batch_size=config.batch_size,
+        device=config.device,
+        num_threads=config.num_threads,
     )
 
 
@@ -43,7 +59,7 @@ def prompt_registry(settings: Settings) -> FilePromptRegistry:
 
 
 def open_store(
-    settings: Settings, embedder: SentenceTransformerEmbedder, *, create: bool, store_dir: Path | None = None
+    settings: Settings, embedder: Embedder, *, create: bool, store_dir: Path | None = None
 ) -> KnowledgeStore:
     root = store_dir or settings.store_dir
     opener = KnowledgeStore.open_or_create if create else KnowledgeStore.open_existing
@@ -53,6 +69,7 @@ def open_store(
         dimension=embedder.dimension,
         snapshots_retained=settings.ingest.snapshots_retained,
         graph_settings=settings.graph,
+        vector_precision=settings.retrieval.vector_precision,
     )
 
 
@@ -75,7 +92,7 @@ def build_extractor(settings: Settings) -> Extractor:
 def build_ingestor(
     settings: Settings,
     store: KnowledgeStore,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     progress: ProgressReporter | None = None,
 ) -> Ingestor:
     return Ingestor(
@@ -104,7 +121,7 @@ def build_audit(settings: Settings, store: KnowledgeStore) -> SqlAuditStore:
 def build_retriever(
     settings: Settings,
     store: KnowledgeStore,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     mode: RetrievalModeName | None = None,
 ) -> HybridRetriever | GraphRetriever:
     """The retriever of ``mode`` (default: ``settings.retrieval.mode``); graph mode is seeded by dense retrieval."""
@@ -135,6 +152,15 @@ def build_retriever(
         passage_weight=r.graph_passage_weight,
         dense_mix=r.graph_dense_mix,
         ppr_epsilon=r.graph_ppr_epsilon,
+        bridge=TitleBridge(
+            scan=r.graph_bridge_scan,
+            per_passage=r.graph_bridge_per_passage,
+            inherit=r.graph_bridge_inherit,
+            strip_qualifier=r.graph_bridge_strip_qualifier,
+            max_title_documents=r.graph_bridge_max_title_documents,
+        )
+        if r.graph_bridge
+        else None,
     )
 
 
@@ -154,7 +180,7 @@ def rerank_with_llm(settings: Settings, retriever: Retriever) -> LLMReranker:
 def build_answer_service(
     settings: Settings,
     store: KnowledgeStore,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     audit: SqlAuditStore | None = None,
 ) -> AnswerService:
     r = settings.retrieval

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigurationError, StoreCorruptError, StoreNotFoundError
-from core.settings import GraphSettings
+from core.settings import GraphSettings, VectorPrecision
 from kg.base import GraphStore
 from kg.factory import open_graph_store
 from pipelines import snapshots
@@ -96,12 +96,14 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
+        vector_precision: VectorPrecision = "float32",
     ) -> None:
         self.root = Path(root)
         self.embedding_model = embedding_model
         self.dimension = dimension
         self.snapshots_retained = snapshots_retained
         self.graph_settings = graph_settings or GraphSettings()
+        self.vector_precision: VectorPrecision = vector_precision
         self.root.mkdir(parents=True, exist_ok=True)
         self.audit = SqliteAuditStore(self.root / "audit.sqlite")
         self.snapshot_id = snapshots.current_snapshot_id(self.root)
@@ -153,7 +155,7 @@ class KnowledgeStore:
     def vectors(self) -> FaissVectorIndex:
         if self._vectors is None:
             self._dir()
-            self._vectors = FaissVectorIndex(self.layout.vectors, self.dimension)
+            self._vectors = FaissVectorIndex(self.layout.vectors, self.dimension, precision=self.vector_precision)
         return self._vectors
 
     @property
@@ -256,6 +258,7 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
+        vector_precision: VectorPrecision = "float32",
     ) -> KnowledgeStore:
         """Open a store that ingestion has written; a missing one raises StoreNotFoundError with the fix."""
         manifest = cls.read_manifest(root)
@@ -271,6 +274,7 @@ class KnowledgeStore:
             dimension=dimension,
             snapshots_retained=snapshots_retained,
             graph_settings=graph_settings,
+            vector_precision=vector_precision,
         )
 
     @classmethod
@@ -282,6 +286,7 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
+        vector_precision: VectorPrecision = "float32",
     ) -> KnowledgeStore:
         if snapshots.published_dir(root) is not None:
             return cls.open_existing(
@@ -290,6 +295,7 @@ class KnowledgeStore:
                 dimension=dimension,
                 snapshots_retained=snapshots_retained,
                 graph_settings=graph_settings,
+                vector_precision=vector_precision,
             )
         return cls(
             root,
@@ -297,6 +303,7 @@ class KnowledgeStore:
             dimension=dimension,
             snapshots_retained=snapshots_retained,
             graph_settings=graph_settings,
+            vector_precision=vector_precision,
         )
 
     def counts(self) -> dict[str, int]:

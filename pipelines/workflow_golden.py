@@ -23,7 +23,7 @@ from core.types import GateDecision
 from pipelines.audit_store import SqlAuditStore, SqliteAuditStore
 from prompts.registry import FilePromptRegistry, default_templates_dir
 from prompts.rollback import Outcome
-from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.base import Embedder
 
 GOLDEN_LABEL = "golden-test"
 
@@ -124,7 +124,7 @@ def pinned_prompts(source: Path, into: Path, prompt: str, version: int, base_lab
 
 def run_golden(
     settings: Settings,
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     prompt: str,
     version: int,
     *,

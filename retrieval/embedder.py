@@ -86,6 +86,11 @@ class SentenceTransformerEmbedder:
         self.model_name: str = DEFAULT_MODEL_NAME if is_default else path.name
         self.dimension: int = dimension
 
+    @property
+    def model(self) -> Any:
+        """The loaded ``SentenceTransformer`` (read by :class:`retrieval.onnx_embedder.OnnxEmbedder` to export it)."""
+        return self._model
+
     def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         """Return an array of shape ``(len(texts), dimension)``, dtype float32, each row L2-normalised."""
         if isinstance(texts, str):

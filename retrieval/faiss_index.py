@@ -1,4 +1,4 @@
-"""Exact inner-product vector index (FAISS ``IndexIDMap2`` over ``IndexFlatIP``), persisted to one file."""
+"""Exhaustive inner-product vector index (FAISS ``IndexIDMap2`` over a flat index), persisted to one file."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import faiss
 import numpy as np
 
 from core.errors import ConfigurationError, InputError, StoreCorruptError
+from core.settings import VectorPrecision
 
 
 class FaissVectorIndex:
-    """Vectors keyed by int64 ids with exact inner-product search; deletes by id; saved atomically to ``path``.
+    """Vectors keyed by int64 ids with exhaustive inner-product search; deletes by id; saved atomically to ``path``.
 
     Vectors are expected to be L2-normalised so that the inner product is the cosine similarity. If ``path``
     exists it is loaded; otherwise the index starts empty and ``save()`` creates the file. All methods are
@@ -25,9 +26,16 @@ class FaissVectorIndex:
     ``search_threads`` sets FAISS's OpenMP thread count (process-wide, like the embedder's torch threads). The
     default 1 suits one query at a time: an exact search over 100k vectors took 7 ms on one thread and 70 ms on two
     when the cores were shared (OpenMP threads spin waiting for each other); ``None`` leaves FAISS's default.
+
+    ``precision`` chooses how a *new* index stores vectors: ``float32`` (``IndexFlatIP``, exact) or ``float16``
+    (``IndexScalarQuantizer`` fp16: every vector is still compared with the query, on half the bytes). An existing
+    file keeps the precision it was written with (``precision`` then reports the file's); re-ingest into a new store
+    to change it.
     """
 
-    def __init__(self, path: Path, dimension: int, search_threads: int | None = 1) -> None:
+    def __init__(
+        self, path: Path, dimension: int, search_threads: int | None = 1, precision: VectorPrecision = "float32"
+    ) -> None:
         if dimension < 1:
             raise ConfigurationError(f"vector index dimension must be positive, got {dimension}")
         if search_threads is not None:
@@ -41,7 +49,8 @@ class FaissVectorIndex:
         if self.path.exists():
             self._index = self._load()
         else:
-            self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            self._index = faiss.IndexIDMap2(_flat_index(dimension, precision))
+        self.precision: VectorPrecision = _precision_of(self._index) or precision
         self._ids: set[int] = {int(i) for i in faiss.vector_to_array(self._index.id_map)}
 
     def _load(self) -> faiss.IndexIDMap2:
@@ -55,6 +64,12 @@ class FaissVectorIndex:
         if not isinstance(index, faiss.IndexIDMap2):
             raise StoreCorruptError(
                 f"the vector index file {self.path} holds a {type(index).__name__}, expected IndexIDMap2",
+                hint="re-run ingestion to rebuild the store",
+            )
+        if _precision_of(index) is None:
+            raise StoreCorruptError(
+                f"the vector index file {self.path} holds vectors in a "
+                f"{type(faiss.downcast_index(index.index)).__name__}, expected a flat float32 or float16 index",
                 hint="re-run ingestion to rebuild the store",
             )
         if index.d != self.dimension:
@@ -145,3 +160,23 @@ class FaissVectorIndex:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise
+
+
+def _flat_index(dimension: int, precision: VectorPrecision) -> faiss.Index:
+    if precision == "float32":
+        return faiss.IndexFlatIP(dimension)
+    if precision == "float16":
+        return faiss.IndexScalarQuantizer(dimension, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    raise ConfigurationError(f"unknown vector precision {precision!r}", hint="use float32 or float16")
+
+
+def _precision_of(index: faiss.IndexIDMap2) -> VectorPrecision | None:
+    """The precision of an ``IndexIDMap2``'s flat sub-index, or ``None`` for any other kind of index."""
+    inner = faiss.downcast_index(index.index)
+    if inner.metric_type != faiss.METRIC_INNER_PRODUCT:
+        return None
+    if isinstance(inner, faiss.IndexFlat):
+        return "float32"
+    if isinstance(inner, faiss.IndexScalarQuantizer) and inner.sq.qtype == faiss.ScalarQuantizer.QT_fp16:
+        return "float16"
+    return None

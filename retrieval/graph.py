@@ -4,22 +4,24 @@ The graph is bipartite: every chunk is linked to every entity it mentions. A que
 (:class:`kg.linking.EntityLinker`); those entities, weighted by specificity (1 / number of chunks that mention
 them), and the dense hits, weighted by their normalised cosine scores times ``passage_weight``, form the
 personalization vector. PageRank with restart spreads that mass across shared entities, so a bridge passage that
-shares an entity with a passage the question names gets found even when its text is far from the question.
+shares an entity with a passage the question names gets found even when its text is far from the question. An
+optional :class:`retrieval.bridge.TitleBridge` then lifts the documents the top passages name by title.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from core.errors import ConfigurationError, InputError
-from core.types import RetrievedChunk
+from core.types import Chunk, RetrievedChunk
 from kg.base import GraphStore
 from kg.linking import EntityLinker
 from retrieval.base import ChunkStore, Retriever
+from retrieval.bridge import TitleBridge, TitleIndex
 from retrieval.pagerank import personalized_pagerank, push_pagerank
 
 __all__ = ["EntityChunkGraph", "GraphRetriever", "personalized_pagerank", "push_pagerank"]
@@ -93,10 +95,11 @@ class GraphRetriever:
     ``seed_retriever`` (dense retrieval) gives the ``dense_seeds`` chunk seeds; ``passage_weight`` scales their
     min-max-normalised scores against the entity seeds (which sum to 1). A chunk's final score is its PageRank
     divided by the top chunk's, plus ``dense_mix`` times its cosine score when dense retrieval found it (in its
-    top ``max(dense_seeds, top_k)``). With no linked entity the dense ranking is returned unchanged (method
-    ``graph``). PageRank is computed by local push to precision ``ppr_epsilon`` (per unit of degree), or exactly by
-    power iteration when ``ppr_epsilon`` is 0. The matrix is built on first use; call :meth:`refresh` after the store
-    changes.
+    top ``max(dense_seeds, top_k)``). With no linked entity the dense ranking is returned (method ``graph``).
+    PageRank is computed by local push to precision ``ppr_epsilon`` (per unit of degree), or exactly by power
+    iteration when ``ppr_epsilon`` is 0. With a ``bridge``, the documents that the top passages name by title are
+    lifted to just below them (:class:`retrieval.bridge.TitleBridge`; also on the dense fallback). The matrix (and
+    the bridge's title index) is built on first use; call :meth:`refresh` after the store changes.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class GraphRetriever:
         passage_weight: float = 0.2,
         dense_mix: float = 1.0,
         ppr_epsilon: float = 1e-6,
+        bridge: TitleBridge | None = None,
     ) -> None:
         if top_k < 1:
             raise ConfigurationError(f"retrieval top_k must be at least 1, got {top_k}")
@@ -134,17 +138,37 @@ class GraphRetriever:
         self.passage_weight = passage_weight
         self.dense_mix = dense_mix
         self.ppr_epsilon = ppr_epsilon
+        self.bridge = bridge
         self._matrix: EntityChunkGraph | None = None
+        self._titles: TitleIndex | None = None
 
     def refresh(self) -> EntityChunkGraph:
-        """Rebuild the entity-chunk matrix and the linker's name index from the current store."""
+        """Rebuild the entity-chunk matrix, the bridge's title index and the linker's name index from the store."""
         self.linker.refresh()
-        self._matrix = EntityChunkGraph.build(self.graph, [c.id for c in self.chunks.iter_chunks()])
+        chunk_ids: list[str] = []
+
+        def chunks() -> Iterable[Chunk]:
+            for chunk in self.chunks.iter_chunks():
+                chunk_ids.append(chunk.id)
+                yield chunk
+
+        if self.bridge is not None:
+            self._titles = self.bridge.index(chunks())
+        else:
+            chunk_ids = [c.id for c in self.chunks.iter_chunks()]
+        self._matrix = EntityChunkGraph.build(self.graph, chunk_ids)
         return self._matrix
 
     @property
     def matrix(self) -> EntityChunkGraph:
         return self._matrix if self._matrix is not None else self.refresh()
+
+    @property
+    def titles(self) -> TitleIndex | None:
+        """The bridge's title index (``None`` without a bridge), built with the matrix."""
+        if self.bridge is not None and self._titles is None:
+            self.refresh()
+        return self._titles
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[RetrievedChunk]:
         """The ``top_k`` (default: the constructor's) chunks with the highest PageRank, best first."""
@@ -161,7 +185,7 @@ class GraphRetriever:
             if node is not None:
                 seeds[node] += 1.0 / matrix.entity_chunk_counts[node - len(matrix.chunk_ids)]
         if seeds.sum() <= 0:
-            return [RetrievedChunk(chunk=h.chunk, score=h.score, method="graph") for h in dense[:k]]
+            return self._bridge_dense(dense, k)
         seeds /= seeds.sum()
         seed_hits = dense[: self.dense_seeds]
         if seed_hits and self.passage_weight > 0:
@@ -180,12 +204,73 @@ class GraphRetriever:
         chunk_ranks = ranks[:n_chunks]
         # Only chunks PageRank reached or dense retrieval found can score above 0: rank those, not every chunk.
         dense_rows = {matrix.chunk_index[h.chunk.id]: h.score for h in dense if h.chunk.id in matrix.chunk_index}
-        rows = np.union1d(np.flatnonzero(chunk_ranks > 0), np.fromiter(dense_rows, dtype=np.int64))
+        dense_at = np.fromiter(dense_rows, dtype=np.int64, count=len(dense_rows))
+        reached = chunk_ranks > 0
+        reached[dense_at] = True
+        rows = np.flatnonzero(reached)  # sorted, like the union of both sets
         top = chunk_ranks.max()
         row_scores = chunk_ranks[rows] / top if top > 0 else np.zeros(rows.size)
-        row_scores += self.dense_mix * np.array([dense_rows.get(int(r), 0.0) for r in rows], dtype=np.float64)
+        dense_scores = np.fromiter(dense_rows.values(), dtype=np.float64, count=len(dense_rows))
+        np.add.at(row_scores, np.searchsorted(rows, dense_at), self.dense_mix * dense_scores)
+        if self.bridge is not None:
+            rows, row_scores = self._bridge_rows(matrix, rows, row_scores)
         order = np.lexsort((rows, -row_scores))[:k]  # best score first, ties by row (as a stable full sort)
         ids = [matrix.chunk_ids[rows[i]] for i in order if row_scores[i] > 0]
         by_id = {matrix.chunk_ids[rows[i]]: float(row_scores[i]) for i in order}
         found = self.chunks.get_chunks(ids)
         return [RetrievedChunk(chunk=found[cid], score=by_id[cid], method="graph") for cid in ids if cid in found]
+
+    def _bridge_rows(
+        self, matrix: EntityChunkGraph, rows: np.ndarray, row_scores: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``rows`` and their scores with the title bridge's chunks lifted (added to ``rows`` when not there)."""
+        assert self.bridge is not None
+        titles = self.titles
+        if titles is None or rows.size == 0:
+            return rows, row_scores
+        chunk_scores = np.zeros(len(matrix.chunk_ids), dtype=np.float64)
+        chunk_scores[rows] = row_scores
+        order = np.lexsort((rows, -row_scores))
+
+        def score_of(chunk_id: str) -> float:
+            row = matrix.chunk_index.get(chunk_id)
+            return float(chunk_scores[row]) if row is not None else 0.0
+
+        lifted = self.bridge.lift(
+            ((matrix.chunk_ids[rows[i]], float(row_scores[i])) for i in order),
+            score_of,
+            lambda ids: {cid: c.text for cid, c in self.chunks.get_chunks(ids).items()},
+            titles,
+        )
+        for chunk_id, score in lifted.items():
+            row = matrix.chunk_index.get(chunk_id)
+            if row is not None:
+                chunk_scores[row] = score
+        lifted_rows = np.fromiter((matrix.chunk_index[c] for c in lifted if c in matrix.chunk_index), dtype=np.int64)
+        rows = np.union1d(rows, lifted_rows)
+        return rows, chunk_scores[rows]
+
+    def _bridge_dense(self, dense: list[RetrievedChunk], k: int) -> list[RetrievedChunk]:
+        """The dense fallback's top ``k``, with the title bridge's chunks lifted among them."""
+        hits = [RetrievedChunk(chunk=h.chunk, score=h.score, method="graph") for h in dense]
+        titles = self.titles
+        if self.bridge is None or titles is None or not hits:
+            return hits[:k]
+        by_id: dict[str, RetrievedChunk] = {}
+        for hit in hits:
+            by_id.setdefault(hit.chunk.id, hit)
+        lifted = self.bridge.lift(
+            ((h.chunk.id, h.score) for h in hits),
+            lambda cid: by_id[cid].score if cid in by_id else 0.0,
+            lambda ids: {cid: by_id[cid].chunk.text for cid in ids if cid in by_id},
+            titles,
+        )
+        if not lifted:
+            return hits[:k]
+        found = self.chunks.get_chunks([cid for cid in lifted if cid not in by_id])
+        for cid, score in lifted.items():
+            chunk = by_id[cid].chunk if cid in by_id else found.get(cid)
+            if chunk is not None:
+                by_id[cid] = RetrievedChunk(chunk=chunk, score=score, method="graph")
+        # Stable: equal scores keep the dense order, lifted chunks go after the hits they tie with.
+        return sorted(by_id.values(), key=lambda h: -h.score)[:k]

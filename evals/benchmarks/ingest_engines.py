@@ -32,7 +32,7 @@ from core.settings import Settings, load_settings
 from pipelines.engines.ray_runtime import RayRuntime
 from pipelines.factory import build_ingestor, load_embedder, open_store
 from pipelines.store import KnowledgeStore
-from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.base import Embedder
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "musique" / "corpus.jsonl"
 
@@ -55,7 +55,7 @@ def vectors_by_chunk(store: KnowledgeStore) -> dict[str, np.ndarray]:
     return {chunk.id: np.asarray(index.reconstruct(int(vid))) for vid, chunk in chunks.items()}
 
 
-def ingest_once(settings: Settings, embedder: SentenceTransformerEmbedder, src: Path, root: Path) -> dict[str, object]:
+def ingest_once(settings: Settings, embedder: Embedder, src: Path, root: Path) -> dict[str, object]:
     store = open_store(settings, embedder, create=True, store_dir=root)
     t0 = time.perf_counter()
     report = build_ingestor(settings, store, embedder).ingest([src])

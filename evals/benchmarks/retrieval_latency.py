@@ -1,11 +1,12 @@
 """Latency of retrieval + graph + context assembly on a large synthetic store (default 100k chunks).
 
-Chunks are synthetic sentences naming random entities (Zipf-distributed, so some are hubs); their vectors are
-random unit vectors (the query is embedded by the real MiniLM, so the dense search does real work on a real query
-vector). The graph holds every chunk -mentions-> entity edge; every other question misspells a name, so linking
-takes the fuzzy path. Prints p50/p95 of retrieve (top 5) + context assembly for every mode, with the previous graph
-defaults (exact power iteration, fuzzy linking over every name) beside the current ones, and per-stage timings, all
-measured side by side in one run::
+Chunks are synthetic sentences naming random entities (Zipf-distributed, so some are hubs); their vectors are random
+unit vectors (the query is embedded by the real MiniLM, so the dense search does real work on a real query vector).
+The query is embedded by the default ONNX Runtime backend; graph mode with the PyTorch backend runs beside it (the
+two query vectors are checked equal). The graph holds every chunk -mentions-> entity edge; every other question
+misspells a name, so linking takes the fuzzy path. Prints p50/p95 of retrieve (top 5) + context assembly for every
+mode, with the previous graph defaults (exact power iteration, fuzzy linking over every name) beside the current
+ones, and per-stage timings, all measured side by side in one run::
 
     .venv/bin/python -m evals.benchmarks.retrieval_latency --chunks 100000 --queries 200
 """
@@ -17,10 +18,12 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import faiss
 import numpy as np
 
-from core.settings import RetrievalSettings
+from core.settings import RetrievalSettings, VectorPrecision
 from core.types import Chunk, Document, Entity, Extraction, Mention, sha256_text
 from evals.bench_metrics import percentile
 from kg.linking import EntityLinker
@@ -28,11 +31,13 @@ from kg.names import entity_id
 from kg.networkx_store import NetworkxGraphStore
 from retrieval.base import Retriever
 from retrieval.bm25_index import Bm25Index
+from retrieval.bridge import TitleBridge
 from retrieval.context import ContextAssembler
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.faiss_index import FaissVectorIndex
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
+from retrieval.onnx_embedder import OnnxEmbedder
 from retrieval.pagerank import personalized_pagerank, push_pagerank
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 
@@ -110,6 +115,16 @@ def build(root: Path, chunks: int, entities: int, per_chunk: int, embedder_dim: 
     return store, vectors, graph, questions
 
 
+def with_precision(exact: Path, target: Path, dimension: int, precision: VectorPrecision) -> FaissVectorIndex:
+    """A copy of the float32 index file ``exact`` stored at ``precision`` (the same vectors and ids)."""
+    source: Any = faiss.read_index(str(exact))  # an IndexIDMap2 over an IndexFlatIP
+    inner: Any = faiss.downcast_index(source.index)
+    matrix = faiss.rev_swig_ptr(inner.get_xb(), source.ntotal * dimension).reshape(source.ntotal, dimension)
+    copy = FaissVectorIndex(target, dimension, precision=precision)
+    copy.add(faiss.vector_to_array(source.id_map).tolist(), np.array(matrix, dtype=np.float32))
+    return copy
+
+
 def _stats(values: list[float]) -> str:
     return f"{percentile(values, 50):>10.2f}{percentile(values, 95):>10.2f}"
 
@@ -124,12 +139,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, default=None, help="build the store here and reuse it on later runs")
     args = parser.parse_args()
-    embedder = SentenceTransformerEmbedder()
+    embedder = OnnxEmbedder()  # the default backend (KGRAG_EMBEDDING__BACKEND=onnx)
+    torch_embedder = SentenceTransformerEmbedder(num_threads=1)  # the PyTorch backend, for comparison
     with tempfile.TemporaryDirectory(prefix="kgrag-latency-") as tmp:
         t0 = time.perf_counter()
-        store, vectors, graph, questions = build(
-            args.keep or Path(tmp), args.chunks, args.entities, args.per_chunk, embedder.dimension, args.seed
+        root = args.keep or Path(tmp)
+        store, exact_vectors, graph, questions = build(
+            root, args.chunks, args.entities, args.per_chunk, embedder.dimension, args.seed
         )
+        precision = RetrievalSettings().vector_precision  # the default for new stores; float32 runs beside it
+        vectors = with_precision(root / "vectors.faiss", Path(tmp) / "vectors.faiss", embedder.dimension, precision)
         print(f"built {args.chunks} chunks, {graph.counts()['entities']} entities in {time.perf_counter() - t0:.1f}s")
         keywords = Bm25Index(Path(tmp) / "bm25")
         t0 = time.perf_counter()
@@ -141,7 +160,10 @@ def main() -> None:
             for mode in ("dense", "bm25", "hybrid")
         }
         dense = retrievers["dense"]
-        graph_push = GraphRetriever(dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon)
+        bridge = TitleBridge()  # the default graph mode (KGRAG_RETRIEVAL__GRAPH_BRIDGE=true)
+        graph_push = GraphRetriever(
+            dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
+        )
         t0 = time.perf_counter()
         matrix = graph_push.refresh()
         print(f"graph matrix: {matrix.size} nodes, {matrix.transition.nnz} edges, {time.perf_counter() - t0:.2f}s")
@@ -153,26 +175,62 @@ def main() -> None:
         graph_power._matrix = matrix  # same matrix: only the PageRank and the linker differ
         retrievers["graph"] = graph_push
         retrievers["graph (power, full-scan link)"] = graph_power
+        torch_dense = HybridRetriever(torch_embedder, vectors, keywords, store, mode="dense", top_k=5)
+        graph_torch = GraphRetriever(
+            torch_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
+        )
+        graph_torch.linker.refresh()
+        graph_torch._matrix, graph_torch._titles = matrix, graph_push.titles  # only the query embedding differs
+        retrievers["graph (torch query embedding)"] = graph_torch
+        exact_dense = HybridRetriever(embedder, exact_vectors, keywords, store, mode="dense", top_k=5)
+        graph_exact = GraphRetriever(
+            exact_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
+        )
+        graph_exact.linker.refresh()
+        graph_exact._matrix, graph_exact._titles = matrix, graph_push.titles  # only the vector precision differs
+        retrievers["graph (float32 vectors)"] = graph_exact
+        graph_no_bridge = GraphRetriever(dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon)
+        graph_no_bridge.linker.refresh()
+        graph_no_bridge._matrix = matrix
+        retrievers["graph (no title bridge)"] = graph_no_bridge
+        torch_exact_dense = HybridRetriever(torch_embedder, exact_vectors, keywords, store, mode="dense", top_k=5)
+        graph_before = GraphRetriever(
+            torch_exact_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon
+        )
+        graph_before.linker.refresh()
+        graph_before._matrix = matrix
+        retrievers["graph (torch, float32, no bridge)"] = graph_before  # the defaults before ONNX/float16/bridge
         assembler = ContextAssembler(2000)
         totals: dict[str, list[float]] = {mode: [] for mode in retrievers}
         stages: dict[str, list[float]] = {
-            "embed query": [], "faiss search": [], "link (trigram shortlist)": [], "link (full scan)": [],
+            "embed query": [], "embed query (torch)": [], f"faiss search ({precision})": [],
+            "faiss search (float32)": [],
+            "link (trigram shortlist)": [], "link (full scan)": [],
             f"ppr push eps={args.epsilon:g}": [], "ppr power iteration": [], "assembly": [],
         }  # fmt: skip
         overlap: list[float] = []
+        vector_overlap: list[float] = []
         for question in questions[: args.queries]:
             for mode, retriever in retrievers.items():
                 t0 = time.perf_counter()
                 hits = retriever.retrieve(question)
                 assembler.assemble(hits)
                 totals[mode].append((time.perf_counter() - t0) * 1000)
-            push_ids = [h.chunk.id for h in graph_push.retrieve(question)]
+            push_ids = [h.chunk.id for h in graph_no_bridge.retrieve(question)]  # same PageRank input as power
             power_ids = [h.chunk.id for h in graph_power.retrieve(question)]
             overlap.append(len(set(push_ids) & set(power_ids)) / max(len(power_ids), 1))
+            t_torch = time.perf_counter()
+            torch_vector = torch_embedder.embed([question])[0]
             t0 = time.perf_counter()
             vector = embedder.embed([question])[0]
+            t_embed = time.perf_counter()
+            if not np.allclose(vector, torch_vector, atol=1e-4):
+                raise SystemExit(f"ONNX and PyTorch query vectors differ for {question!r}")
+            t_exact = time.perf_counter()
+            exact_ids = [i for i, _ in exact_vectors.search(vector, 20)][:5]
             t1 = time.perf_counter()
-            vectors.search(vector, 20)
+            default_ids = [i for i, _ in vectors.search(vector, 20)][:5]
+            vector_overlap.append(len(set(exact_ids) & set(default_ids)) / 5)
             t2 = time.perf_counter()
             linked = graph_push.linker.link(question)
             t3 = time.perf_counter()
@@ -193,7 +251,9 @@ def main() -> None:
             assembler.assemble(hits)
             t8 = time.perf_counter()
             for key, seconds in zip(
-                stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t6 - t5, t6b - t6, t8 - t7), strict=True
+                stages,
+                (t_embed - t0, t0 - t_torch, t2 - t1, t1 - t_exact, t3 - t2, t4 - t3, t6 - t5, t6b - t6, t8 - t7),
+                strict=True,
             ):
                 stages[key].append(seconds * 1000)
         n = args.queries
@@ -215,6 +275,7 @@ def main() -> None:
         embed = percentile(stages["embed query"], 50)
         print(f"graph p50 without the query embedding (p50 {embed:.2f} ms): {p50['graph'] - embed:.2f} ms")
         print(f"top-5 overlap, push vs power iteration: {sum(overlap) / len(overlap):.3f}")
+        print(f"top-5 dense overlap, {precision} vs float32 vectors: {sum(vector_overlap) / len(vector_overlap):.3f}")
         store.close()
 
 

@@ -94,8 +94,10 @@ def main() -> None:
             dense_mix=mix,
             dense_seeds=int(seeds),
             ppr_epsilon=epsilon,
+            bridge=base.bridge,  # the title bridge as the settings configure it (on by default)
         )
         retriever._matrix = matrix
+        retriever._titles = base.titles
         configs[f"graph d={damping} pw={weight} mix={mix} seeds={seeds} eps={epsilon:g}"] = retriever
     print(f"{'config':<58}{'R@2':>7}{'R@5':>7}{'AG@8':>7}{'p50 ms':>8}")
     for name, ranker in configs.items():

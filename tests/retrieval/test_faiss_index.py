@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from core.errors import ConfigurationError, InputError, StoreCorruptError
-from retrieval.faiss_index import FaissVectorIndex
+from retrieval.faiss_index import FaissVectorIndex, VectorPrecision
 
 DIM = 16
+
+
+@pytest.fixture(params=["float32", "float16"])
+def precision(request: pytest.FixtureRequest) -> VectorPrecision:
+    """Every behaviour test runs on both storage precisions."""
+    return request.param  # type: ignore[no-any-return]
+
+
+def tolerance(precision: VectorPrecision) -> float:
+    return 1e-5 if precision == "float32" else 2e-3
 
 
 def unit_vectors(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
@@ -18,14 +29,18 @@ def unit_vectors(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def test_empty_index_search_returns_nothing(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_empty_index_search_returns_nothing(
+    tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision
+) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     assert len(index) == 0
     assert index.search(unit_vectors(rng, 1)[0], 5) == []
 
 
-def test_add_and_search_finds_each_vector_first(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_add_and_search_finds_each_vector_first(
+    tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision
+) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     vectors = unit_vectors(rng, 20)
     ids = list(range(100, 120))
     index.add(ids, vectors)
@@ -33,24 +48,24 @@ def test_add_and_search_finds_each_vector_first(tmp_path: Path, rng: np.random.G
     for vid, vector in zip(ids, vectors, strict=True):
         hits = index.search(vector, 3)
         assert hits[0][0] == vid
-        assert hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert hits[0][1] == pytest.approx(1.0, abs=tolerance(precision))
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     # Scores are inner products.
     hits = index.search(vectors[0], 20)
     expected = {vid: float(vectors[0] @ v) for vid, v in zip(ids, vectors, strict=True)}
     for vid, score in hits:
-        assert score == pytest.approx(expected[vid], abs=1e-5)
+        assert score == pytest.approx(expected[vid], abs=tolerance(precision))
 
 
-def test_k_larger_than_index_returns_all(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_k_larger_than_index_returns_all(tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     index.add([1, 2, 3], unit_vectors(rng, 3))
     hits = index.search(unit_vectors(rng, 1)[0], 50)
     assert sorted(vid for vid, _ in hits) == [1, 2, 3]
 
 
-def test_remove_really_removes(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_remove_really_removes(tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     vectors = unit_vectors(rng, 5)
     index.add([10, 11, 12, 13, 14], vectors)
     assert index.remove([11, 13, 999]) == 2
@@ -64,9 +79,9 @@ def test_remove_really_removes(tmp_path: Path, rng: np.random.Generator) -> None
     assert index.search(vectors[1], 1)[0][0] == 11
 
 
-def test_save_and_reload_round_trip(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_save_and_reload_round_trip(tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision) -> None:
     path = tmp_path / "store" / "vectors.faiss"
-    index = FaissVectorIndex(path, DIM)
+    index = FaissVectorIndex(path, DIM, precision=precision)
     vectors = unit_vectors(rng, 8)
     index.add(list(range(8)), vectors)
     index.remove([3])
@@ -74,7 +89,7 @@ def test_save_and_reload_round_trip(tmp_path: Path, rng: np.random.Generator) ->
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["vectors.faiss"], "no temp files left behind"
 
-    reloaded = FaissVectorIndex(path, DIM)
+    reloaded = FaissVectorIndex(path, DIM, precision=precision)
     assert len(reloaded) == 7
     assert 3 not in reloaded and 4 in reloaded
     for i in (0, 4, 7):
@@ -84,27 +99,31 @@ def test_save_and_reload_round_trip(tmp_path: Path, rng: np.random.Generator) ->
     # Saving again replaces the file with the new state.
     reloaded.remove([0])
     reloaded.save()
-    assert len(FaissVectorIndex(path, DIM)) == 6
+    assert len(FaissVectorIndex(path, DIM, precision=precision)) == 6
 
 
-def test_unsaved_changes_are_not_persisted(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_unsaved_changes_are_not_persisted(
+    tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision
+) -> None:
     path = tmp_path / "vectors.faiss"
-    index = FaissVectorIndex(path, DIM)
+    index = FaissVectorIndex(path, DIM, precision=precision)
     index.add([1], unit_vectors(rng, 1))
     index.save()
     index.add([2], unit_vectors(rng, 1))
-    assert len(FaissVectorIndex(path, DIM)) == 1
+    assert len(FaissVectorIndex(path, DIM, precision=precision)) == 1
 
 
-def test_corrupt_file_raises_store_corrupt_naming_the_file(tmp_path: Path) -> None:
+def test_corrupt_file_raises_store_corrupt_naming_the_file(tmp_path: Path, precision: VectorPrecision) -> None:
     path = tmp_path / "vectors.faiss"
     path.write_bytes(b"definitely not a faiss index")
     with pytest.raises(StoreCorruptError, match="vectors.faiss"):
-        FaissVectorIndex(path, DIM)
+        FaissVectorIndex(path, DIM, precision=precision)
 
 
-def test_dimension_mismatch_on_add_and_search(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_dimension_mismatch_on_add_and_search(
+    tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision
+) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     with pytest.raises(InputError, match="dimension"):
         index.add([1], unit_vectors(rng, 1, dim=DIM + 1))
     with pytest.raises(InputError, match="2 ids for 3 vectors"):
@@ -114,8 +133,8 @@ def test_dimension_mismatch_on_add_and_search(tmp_path: Path, rng: np.random.Gen
     assert len(index) == 0
 
 
-def test_duplicate_ids_are_rejected(tmp_path: Path, rng: np.random.Generator) -> None:
-    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM)
+def test_duplicate_ids_are_rejected(tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision) -> None:
+    index = FaissVectorIndex(tmp_path / "vectors.faiss", DIM, precision=precision)
     index.add([1, 2], unit_vectors(rng, 2))
     with pytest.raises(InputError, match="already in the index"):
         index.add([2, 3], unit_vectors(rng, 2))
@@ -124,10 +143,44 @@ def test_duplicate_ids_are_rejected(tmp_path: Path, rng: np.random.Generator) ->
     assert len(index) == 2
 
 
-def test_loading_with_another_dimension_is_a_configuration_error(tmp_path: Path, rng: np.random.Generator) -> None:
+def test_loading_with_another_dimension_is_a_configuration_error(
+    tmp_path: Path, rng: np.random.Generator, precision: VectorPrecision
+) -> None:
     path = tmp_path / "vectors.faiss"
-    index = FaissVectorIndex(path, DIM)
+    index = FaissVectorIndex(path, DIM, precision=precision)
     index.add([1], unit_vectors(rng, 1))
     index.save()
     with pytest.raises(ConfigurationError, match="dimension 16"):
-        FaissVectorIndex(path, 384)
+        FaissVectorIndex(path, 384, precision=precision)
+
+
+def test_a_reloaded_index_keeps_the_precision_it_was_written_with(tmp_path: Path, rng: np.random.Generator) -> None:
+    path = tmp_path / "vectors.faiss"
+    written = FaissVectorIndex(path, DIM, precision="float16")
+    written.add([1, 2], unit_vectors(rng, 2))
+    written.save()
+    reloaded = FaissVectorIndex(path, DIM, precision="float32")
+    assert reloaded.precision == "float16"
+    assert path.stat().st_size < 2 * DIM * 4 + 1024  # two half-precision vectors plus the header, not float32
+
+
+def test_float16_ranks_like_float32(tmp_path: Path, rng: np.random.Generator) -> None:
+    vectors = unit_vectors(rng, 2000, dim=64)
+    queries = unit_vectors(rng, 50, dim=64)
+    exact = FaissVectorIndex(tmp_path / "a.faiss", 64, precision="float32")
+    half = FaissVectorIndex(tmp_path / "b.faiss", 64, precision="float16")
+    for index in (exact, half):
+        index.add(list(range(2000)), vectors)
+    overlap = [len({i for i, _ in exact.search(q, 10)} & {i for i, _ in half.search(q, 10)}) / 10 for q in queries]
+    assert sum(overlap) / len(overlap) >= 0.95
+    exact.save()
+    half.save()
+    sizes = (tmp_path / "a.faiss").stat().st_size, (tmp_path / "b.faiss").stat().st_size
+    assert sizes[1] * 2 == pytest.approx(sizes[0], rel=0.1), sizes
+
+
+def test_an_index_of_another_kind_is_reported_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.faiss"
+    faiss.write_index(faiss.IndexIDMap2(faiss.IndexFlatL2(DIM)), str(path))  # L2 distances, not inner products
+    with pytest.raises(StoreCorruptError, match="flat float32 or float16"):
+        FaissVectorIndex(path, DIM)

@@ -1,0 +1,117 @@
+"""The ONNX Runtime embedder: same vectors as the PyTorch embedder, a cached export, clear errors on bad models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.errors import ConfigurationError, InputError
+from core.settings import EmbeddingSettings, Settings
+from pipelines.factory import load_embedder
+from retrieval.embedder import SentenceTransformerEmbedder, default_model_path
+from retrieval.onnx_embedder import OnnxEmbedder
+
+TEXTS = [
+    "Who founded Northwind Robotics?",
+    "x",
+    "Every full-time employee receives 28 days of paid annual leave, and part-time staff a pro-rata share. " * 30,
+    "The finance team approves expenses above 500 euros.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def onnx_embedder(onnx_cache: Path) -> OnnxEmbedder:
+    return OnnxEmbedder(cache_dir=onnx_cache)
+
+
+def test_vectors_equal_the_pytorch_embedders(
+    onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
+) -> None:
+    # Mixed lengths (one text far beyond the 256-token limit, one empty) in one batch: order is kept and the long
+    # text is truncated exactly as sentence-transformers truncates it.
+    expected = embedder.embed(TEXTS)
+    got = onnx_embedder.embed(TEXTS)
+    assert got.shape == (len(TEXTS), 384)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cosines = (expected * got).sum(axis=1)
+    assert cosines.min() > 0.9999, cosines
+    assert onnx_embedder.model_name == embedder.model_name
+    assert onnx_embedder.dimension == embedder.dimension
+
+
+def test_batches_smaller_than_the_input_give_the_same_vectors(onnx_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    small_batches = OnnxEmbedder(cache_dir=onnx_cache, batch_size=2)
+    np.testing.assert_allclose(small_batches.embed(TEXTS), onnx_embedder.embed(TEXTS), atol=1e-5)
+
+
+def test_the_export_is_cached_and_reused(onnx_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    assert onnx_embedder.onnx_path.parent == onnx_cache
+    assert onnx_embedder.onnx_path.is_file()
+    again = OnnxEmbedder(cache_dir=onnx_cache)
+    assert not again.exported
+    assert again.onnx_path == onnx_embedder.onnx_path
+
+
+def test_an_unreadable_cached_export_is_exported_again(tmp_path: Path, onnx_embedder: OnnxEmbedder) -> None:
+    first = OnnxEmbedder(cache_dir=tmp_path)
+    first.onnx_path.write_bytes(b"not an onnx model")  # e.g. a disk that lost the file's blocks
+    second = OnnxEmbedder(cache_dir=tmp_path)
+    assert second.exported
+    np.testing.assert_allclose(second.embed(TEXTS[:2]), onnx_embedder.embed(TEXTS[:2]), atol=1e-5)
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary export files left behind"
+
+
+def test_bad_input_is_rejected(onnx_embedder: OnnxEmbedder) -> None:
+    with pytest.raises(InputError, match="sequence of texts"):
+        onnx_embedder.embed("not a list")
+    assert onnx_embedder.embed([]).shape == (0, 384)
+
+
+def _model_copy(target: Path) -> Path:
+    """A copy of the bundled model whose small files can be edited (the weights are linked, not copied)."""
+    source = default_model_path()
+    for path in source.rglob("*"):
+        destination = target / path.relative_to(source)
+        if path.is_dir():
+            destination.mkdir(parents=True, exist_ok=True)
+        elif path.suffix == ".safetensors":
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.symlink_to(path)
+        else:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, destination)
+    return target
+
+
+def test_a_pooling_the_export_does_not_support_names_the_torch_backend(tmp_path: Path) -> None:
+    model = _model_copy(tmp_path / "model")
+    pooling = model / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    for key in list(config):
+        if key.startswith("pooling_mode"):
+            config[key] = False
+    config["pooling_mode_weightedmean_tokens"] = True
+    pooling.write_text(json.dumps(config))
+    with pytest.raises(ConfigurationError, match="pools with") as caught:
+        OnnxEmbedder(model_path=model, cache_dir=tmp_path / "cache")
+    assert "KGRAG_EMBEDDING__BACKEND=torch" in (caught.value.hint or "")
+
+
+def test_settings_choose_the_backend(tmp_path: Path) -> None:
+    onnx = load_embedder(Settings(embedding=EmbeddingSettings(onnx_cache_dir=tmp_path)))
+    assert isinstance(onnx, OnnxEmbedder)
+    torch = load_embedder(Settings(embedding=EmbeddingSettings(backend="torch")))
+    assert isinstance(torch, SentenceTransformerEmbedder)
+    with pytest.raises(ConfigurationError, match="CPU only"):
+        load_embedder(Settings(embedding=EmbeddingSettings(device="cuda", onnx_cache_dir=tmp_path)))
