@@ -148,7 +148,9 @@ def main() -> None:
             root, args.chunks, args.entities, args.per_chunk, embedder.dimension, args.seed
         )
         precision = RetrievalSettings().vector_precision  # the default for new stores; float32 runs beside it
-        vectors = with_precision(root / "vectors.faiss", Path(tmp) / "vectors.faiss", embedder.dimension, precision)
+        vectors = with_precision(
+            root / "vectors.faiss", Path(tmp) / f"vectors-{precision}.faiss", embedder.dimension, precision
+        )
         print(f"built {args.chunks} chunks, {graph.counts()['entities']} entities in {time.perf_counter() - t0:.1f}s")
         keywords = Bm25Index(Path(tmp) / "bm25")
         t0 = time.perf_counter()
