@@ -102,10 +102,14 @@ class OnnxEmbedder:
                 )
                 feeds = {name: np.asarray(encoded[name], dtype=np.int64) for name in self._input_names}
                 (vectors,) = self._session.run(["sentence_embedding"], feeds)
+                if vectors.shape != (len(batch), self.dimension):
+                    raise ConfigurationError(
+                        f"the ONNX model {self.onnx_path} returned shape {vectors.shape}, "
+                        f"expected ({len(batch)}, {self.dimension})",
+                        hint="delete the file to export it again, or set KGRAG_EMBEDDING__BACKEND=torch",
+                    )
                 result[batch] = vectors
-        if result.shape[1] != self.dimension:  # pragma: no cover - guarded by the export
-            raise ConfigurationError(f"the ONNX model returned dimension {result.shape[1]}, expected {self.dimension}")
-        return np.ascontiguousarray(result)
+        return result
 
 
 def _exportable_chain(model: Any, path: Path) -> tuple[str, bool]:

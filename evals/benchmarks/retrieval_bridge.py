@@ -36,11 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from core.settings import load_settings
 from core.types import RetrievedChunk
 from evals.bench import ALL_GOLD_K, CHUNK_POOL, BenchQuestion, load_questions
 from evals.bench_metrics import all_gold_at_k, bootstrap_ci, percentile, recall_at_k
-from pipelines.factory import build_ingestor, build_retriever, load_embedder, open_store
+from evals.benchmarks.retrieval_tuning import open_or_ingest
+from pipelines.factory import build_retriever
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import reciprocal_rank_fusion
 
@@ -153,14 +153,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--misses", action="store_true", help="print the gold passages graph misses at 5")
     args = parser.parse_args()
-    settings = load_settings(store_dir=args.store)
-    embedder = load_embedder(settings)
-    fresh = not (args.store / "current").exists()
-    store = open_store(settings, embedder, create=True)
-    if fresh:
-        t0 = time.perf_counter()
-        build_ingestor(settings, store, embedder).ingest([args.dataset / "corpus.jsonl"])
-        print(f"ingested in {time.perf_counter() - t0:.1f}s")
+    settings, embedder, store = open_or_ingest(args.dataset, args.store)
     questions = load_questions(args.dataset, args.limit)
 
     all_chunks = list(store.chunks.iter_chunks())

@@ -29,7 +29,7 @@ from evals.bench_metrics import percentile
 from kg.linking import EntityLinker
 from kg.names import entity_id
 from kg.networkx_store import NetworkxGraphStore
-from retrieval.base import Retriever
+from retrieval.base import Embedder, Retriever
 from retrieval.bm25_index import Bm25Index
 from retrieval.bridge import TitleBridge
 from retrieval.context import ContextAssembler
@@ -177,31 +177,28 @@ def main() -> None:
         graph_power._matrix = matrix  # same matrix: only the PageRank and the linker differ
         retrievers["graph"] = graph_push
         retrievers["graph (power, full-scan link)"] = graph_power
-        torch_dense = HybridRetriever(torch_embedder, vectors, keywords, store, mode="dense", top_k=5)
-        graph_torch = GraphRetriever(
-            torch_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
-        )
-        graph_torch.linker.refresh()
-        graph_torch._matrix, graph_torch._titles = matrix, graph_push.titles  # only the query embedding differs
-        retrievers["graph (torch query embedding)"] = graph_torch
-        exact_dense = HybridRetriever(embedder, exact_vectors, keywords, store, mode="dense", top_k=5)
-        graph_exact = GraphRetriever(
-            exact_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
-        )
-        graph_exact.linker.refresh()
-        graph_exact._matrix, graph_exact._titles = matrix, graph_push.titles  # only the vector precision differs
-        retrievers["graph (float32 vectors)"] = graph_exact
-        graph_no_bridge = GraphRetriever(dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon)
-        graph_no_bridge.linker.refresh()
-        graph_no_bridge._matrix = matrix
+
+        def variant(seeds: Retriever, *, with_bridge: bool) -> GraphRetriever:
+            """Graph mode over ``seeds`` sharing the default's matrix, title index and linker (nothing rebuilt)."""
+            retriever = GraphRetriever(
+                seeds, store, graph, graph_push.linker, top_k=5, ppr_epsilon=args.epsilon,
+                bridge=bridge if with_bridge else None,
+            )  # fmt: skip
+            retriever._matrix = matrix
+            retriever._titles = graph_push.titles if with_bridge else None
+            return retriever
+
+        def dense_over(encoder: Embedder, index: FaissVectorIndex) -> Retriever:
+            return HybridRetriever(encoder, index, keywords, store, mode="dense", top_k=5)
+
+        # Each row differs from "graph" in one thing, except the last: the defaults before ONNX/float16/bridge.
+        retrievers["graph (torch query embedding)"] = variant(dense_over(torch_embedder, vectors), with_bridge=True)
+        retrievers["graph (float32 vectors)"] = variant(dense_over(embedder, exact_vectors), with_bridge=True)
+        graph_no_bridge = variant(dense, with_bridge=False)
         retrievers["graph (no title bridge)"] = graph_no_bridge
-        torch_exact_dense = HybridRetriever(torch_embedder, exact_vectors, keywords, store, mode="dense", top_k=5)
-        graph_before = GraphRetriever(
-            torch_exact_dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon
+        retrievers["graph (torch, float32, no bridge)"] = variant(
+            dense_over(torch_embedder, exact_vectors), with_bridge=False
         )
-        graph_before.linker.refresh()
-        graph_before._matrix = matrix
-        retrievers["graph (torch, float32, no bridge)"] = graph_before  # the defaults before ONNX/float16/bridge
         assembler = ContextAssembler(2000)
         totals: dict[str, list[float]] = {mode: [] for mode in retrievers}
         stages: dict[str, list[float]] = {

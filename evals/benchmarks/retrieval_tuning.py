@@ -15,13 +15,27 @@ import itertools
 import time
 from pathlib import Path
 
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 from evals.bench import ALL_GOLD_K, load_questions, rank_passages
 from evals.bench_metrics import all_gold_at_k, percentile, recall_at_k
 from kg.linking import EntityLinker
 from pipelines.factory import build_ingestor, build_retriever, load_embedder, open_store, rerank_with_llm
-from retrieval.base import Retriever
+from pipelines.store import KnowledgeStore
+from retrieval.base import Embedder, Retriever
 from retrieval.graph import GraphRetriever
+
+
+def open_or_ingest(dataset: Path, store_dir: Path) -> tuple[Settings, Embedder, KnowledgeStore]:
+    """The default settings, embedder and the store at ``store_dir``, ingesting ``dataset``'s corpus when it is new."""
+    settings = load_settings(store_dir=store_dir)
+    embedder = load_embedder(settings)
+    fresh = not (store_dir / "current").exists()
+    store = open_store(settings, embedder, create=True)
+    if fresh:
+        t0 = time.perf_counter()
+        build_ingestor(settings, store, embedder).ingest([dataset / "corpus.jsonl"])
+        print(f"ingested in {time.perf_counter() - t0:.1f}s")
+    return settings, embedder, store
 
 
 def main() -> None:
@@ -38,14 +52,7 @@ def main() -> None:
         "--rerank", type=int, default=0, help="instead: graph vs graph + LLM rerank on the first N questions"
     )
     args = parser.parse_args()
-    settings = load_settings(store_dir=args.store)
-    embedder = load_embedder(settings)
-    fresh = not (args.store / "current").exists()
-    store = open_store(settings, embedder, create=True)
-    if fresh:
-        t0 = time.perf_counter()
-        build_ingestor(settings, store, embedder).ingest([args.dataset / "corpus.jsonl"])
-        print(f"ingested in {time.perf_counter() - t0:.1f}s")
+    settings, embedder, store = open_or_ingest(args.dataset, args.store)
     questions = load_questions(args.dataset, args.limit)
     mapping = {chunk.id: chunk.document_id for chunk in store.chunks.iter_chunks()}
 
