@@ -52,6 +52,9 @@ class EmbeddingSettings(BaseModel):
     #: Torch CPU threads for embedding. 1 keeps query embedding fast (~27 ms) when the local model server shares
     #: the cores (2 threads measured 389 ms under contention); raise it for bulk ingestion on an idle machine.
     num_threads: int | None = 1
+    #: ONNX backend: embed questions with an int8-quantized copy of the model (~1.8x faster per query; passages
+    #: keep full-precision vectors; docs/retrieval.md has the recall measured with and without). Ignored by torch.
+    quantize_queries: bool = True
 
 
 class ChunkingSettings(BaseModel):
@@ -80,6 +83,11 @@ class RetrievalSettings(BaseModel):
     #: How a new store's FAISS index keeps vectors: ``float16`` halves memory and search time (scores within ~1e-3;
     #: same recall on shared/eval) or ``float32`` (exact). An existing store keeps the precision it was built with.
     vector_precision: VectorPrecision = "float16"
+    #: From this many vectors (0: never) a store's FAISS index is partitioned into inverted lists when ingestion
+    #: saves it, and a query searches the ``vector_ivf_nprobe`` nearest lists only (approximate; docs/retrieval.md
+    #: has the recall and latency measured at 100k chunks).
+    vector_ivf_min_vectors: int = Field(default=50_000, ge=0)
+    vector_ivf_nprobe: int = Field(default=64, ge=1)
     graph_chunks: int = 2
     max_facts: int = 10
     #: ``graph`` mode (personalized PageRank): restart probability 1 - damping, dense seeds, their seed weight,

@@ -25,6 +25,7 @@ from prompts.registry import FilePromptRegistry
 from retrieval.base import Embedder, Retriever
 from retrieval.bridge import TitleBridge
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.faiss_index import VectorIndexOptions
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
 from retrieval.onnx_embedder import OnnxEmbedder
@@ -69,7 +70,11 @@ def open_store(
         dimension=embedder.dimension,
         snapshots_retained=settings.ingest.snapshots_retained,
         graph_settings=settings.graph,
-        vector_precision=settings.retrieval.vector_precision,
+        vector_index=VectorIndexOptions(
+            precision=settings.retrieval.vector_precision,
+            ivf_min_vectors=settings.retrieval.vector_ivf_min_vectors,
+            ivf_nprobe=settings.retrieval.vector_ivf_nprobe,
+        ),
     )
 
 
@@ -127,6 +132,8 @@ def build_retriever(
     """The retriever of ``mode`` (default: ``settings.retrieval.mode``); graph mode is seeded by dense retrieval."""
     r = settings.retrieval
     chosen = mode or r.mode
+    if settings.embedding.quantize_queries and isinstance(embedder, OnnxEmbedder):
+        embedder = embedder.query_encoder()  # questions only: the store's passage vectors stay full precision
     base = HybridRetriever(
         embedder,
         store.vectors,

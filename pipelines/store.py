@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigurationError, StoreCorruptError, StoreNotFoundError
-from core.settings import GraphSettings, VectorPrecision
+from core.settings import GraphSettings
 from kg.base import GraphStore
 from kg.factory import open_graph_store
 from pipelines import snapshots
 from pipelines.audit_store import SqliteAuditStore
 from pipelines.ingest_state import IngestState
 from retrieval.bm25_index import Bm25Index
-from retrieval.faiss_index import FaissVectorIndex
+from retrieval.faiss_index import FaissVectorIndex, VectorIndexOptions
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 
 MANIFEST = "manifest.json"
@@ -96,14 +96,14 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
-        vector_precision: VectorPrecision = "float32",
+        vector_index: VectorIndexOptions | None = None,
     ) -> None:
         self.root = Path(root)
         self.embedding_model = embedding_model
         self.dimension = dimension
         self.snapshots_retained = snapshots_retained
         self.graph_settings = graph_settings or GraphSettings()
-        self.vector_precision: VectorPrecision = vector_precision
+        self.vector_index: VectorIndexOptions = vector_index or VectorIndexOptions()
         self.root.mkdir(parents=True, exist_ok=True)
         self.audit = SqliteAuditStore(self.root / "audit.sqlite")
         self.snapshot_id = snapshots.current_snapshot_id(self.root)
@@ -155,7 +155,14 @@ class KnowledgeStore:
     def vectors(self) -> FaissVectorIndex:
         if self._vectors is None:
             self._dir()
-            self._vectors = FaissVectorIndex(self.layout.vectors, self.dimension, precision=self.vector_precision)
+            options = self.vector_index
+            self._vectors = FaissVectorIndex(
+                self.layout.vectors,
+                self.dimension,
+                precision=options.precision,
+                ivf_min_vectors=options.ivf_min_vectors,
+                ivf_nprobe=options.ivf_nprobe,
+            )
         return self._vectors
 
     @property
@@ -258,7 +265,7 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
-        vector_precision: VectorPrecision = "float32",
+        vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         """Open a store that ingestion has written; a missing one raises StoreNotFoundError with the fix."""
         manifest = cls.read_manifest(root)
@@ -274,7 +281,7 @@ class KnowledgeStore:
             dimension=dimension,
             snapshots_retained=snapshots_retained,
             graph_settings=graph_settings,
-            vector_precision=vector_precision,
+            vector_index=vector_index,
         )
 
     @classmethod
@@ -286,7 +293,7 @@ class KnowledgeStore:
         dimension: int,
         snapshots_retained: int = 2,
         graph_settings: GraphSettings | None = None,
-        vector_precision: VectorPrecision = "float32",
+        vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         if snapshots.published_dir(root) is not None:
             return cls.open_existing(
@@ -295,7 +302,7 @@ class KnowledgeStore:
                 dimension=dimension,
                 snapshots_retained=snapshots_retained,
                 graph_settings=graph_settings,
-                vector_precision=vector_precision,
+                vector_index=vector_index,
             )
         return cls(
             root,
@@ -303,7 +310,7 @@ class KnowledgeStore:
             dimension=dimension,
             snapshots_retained=snapshots_retained,
             graph_settings=graph_settings,
-            vector_precision=vector_precision,
+            vector_index=vector_index,
         )
 
     def counts(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.settings import load_settings
 from pipelines.factory import build_ingestor, open_store
+from pipelines.ingest import embedding_text
 from pipelines.store import KnowledgeStore
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -74,3 +75,30 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder) 
         tmp_path / "s", embedding_model=embedder.model_name, dimension=embedder.dimension
     )
     assert reopened.counts()["documents"] == 1
+
+
+def test_a_store_past_the_partition_threshold_is_partitioned_and_stays_searchable(  # type: ignore[no-untyped-def]
+    tmp_path: Path, embedder
+) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(DATA, src)
+    root = tmp_path / "s"
+    settings = load_settings(store_dir=root, retrieval={"vector_ivf_min_vectors": 5, "vector_ivf_nprobe": 64})
+    store = open_store(settings, embedder, create=True)
+    build_ingestor(settings, store, embedder).ingest([src])
+    assert store.vectors.partitioned and len(store.vectors) >= 5
+    store.audit.close()
+    handbook = src / "employee-handbook.md"
+    handbook.write_text(handbook.read_text("utf-8") + "\n\nThe office dog is called Biscuit.\n", "utf-8")
+    store = open_store(settings, embedder, create=True)
+    report = build_ingestor(settings, store, embedder).ingest([src])  # removes and adds vectors in the partitions
+    assert report.documents_changed == 1
+    reopened = open_store(settings, embedder, create=False)
+    vectors = reopened.vectors
+    assert vectors.partitioned
+    counts = reopened.counts()
+    assert counts["chunks"] == counts["vectors"]
+    by_vector = reopened.chunks.chunks_by_vector_ids(sorted(vectors.ids()))
+    assert len(by_vector) == counts["chunks"]  # every vector is a live chunk's: the replaced ones were removed
+    (added,) = [(vid, c) for vid, c in by_vector.items() if "Biscuit" in c.text]  # the changed document's chunk
+    assert vectors.search(embedder.embed([embedding_text(added[1])])[0], 1)[0][0] == added[0]

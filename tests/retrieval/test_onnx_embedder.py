@@ -115,3 +115,53 @@ def test_settings_choose_the_backend(tmp_path: Path) -> None:
     assert isinstance(torch, SentenceTransformerEmbedder)
     with pytest.raises(ConfigurationError, match="CPU only"):
         load_embedder(Settings(embedding=EmbeddingSettings(device="cuda", onnx_cache_dir=tmp_path)))
+
+
+def test_the_int8_query_encoder_is_close_faster_to_load_again_and_finds_the_same_passages(
+    onnx_cache: Path, onnx_embedder: OnnxEmbedder
+) -> None:
+    questions = ["Who founded Northwind Robotics?", "How many days of annual leave do employees get?"]
+    passages = [
+        "Northwind Robotics was founded in 2014 by Amara Okafor in Rotterdam.",
+        "Every full-time employee receives 28 days of paid annual leave.",
+        "The finance team approves expenses above 500 euros.",
+        "Kestrel is an indoor drone that counts inventory on high shelves.",
+    ]
+    encoder = onnx_embedder.query_encoder()
+    assert encoder is onnx_embedder.query_encoder()  # built once, shared
+    assert encoder.onnx_path.name.endswith("-int8q.onnx") and encoder.onnx_path.is_file()
+    assert encoder.onnx_path.stat().st_size < onnx_embedder.onnx_path.stat().st_size / 2  # int8, not float32 weights
+    assert (encoder.model_name, encoder.dimension) == (onnx_embedder.model_name, onnx_embedder.dimension)
+    full, quantized = onnx_embedder.embed(questions), encoder.embed(questions)
+    assert quantized.shape == full.shape and quantized.dtype == np.float32
+    assert np.allclose(np.linalg.norm(quantized, axis=1), 1.0, atol=1e-4)
+    cosines = (full * quantized).sum(axis=1)
+    assert cosines.min() > 0.97 and not np.allclose(full, quantized, atol=1e-4)  # close, but really quantized
+    passage_vectors = onnx_embedder.embed(passages)
+    assert ((quantized @ passage_vectors.T).argmax(axis=1) == [0, 1]).all()  # full-precision passages still match
+    # A second process (a new embedder on the same cache) reuses the quantized file instead of writing it again.
+    written = encoder.onnx_path.stat().st_mtime_ns
+    again = OnnxEmbedder(cache_dir=onnx_cache).query_encoder()
+    assert again.onnx_path == encoder.onnx_path and again.onnx_path.stat().st_mtime_ns == written
+    assert np.allclose(again.embed(questions), quantized, atol=1e-6)
+
+
+def test_retrievers_embed_questions_with_the_int8_encoder_unless_switched_off(tmp_path: Path) -> None:
+    from pipelines.factory import build_ingestor, build_retriever, open_store
+
+    settings = Settings(store_dir=tmp_path / "store", embedding=EmbeddingSettings(onnx_cache_dir=tmp_path / "onnx"))
+    embedder = load_embedder(settings)
+    assert isinstance(embedder, OnnxEmbedder)
+    store = open_store(settings, embedder, create=True)
+    build_ingestor(settings, store, embedder).ingest([Path(__file__).resolve().parents[2] / "data"])
+    on = build_retriever(settings, store, embedder, "dense")
+    off_settings = settings.model_copy(
+        update={"embedding": settings.embedding.model_copy(update={"quantize_queries": False})}
+    )
+    off = build_retriever(off_settings, store, embedder, "dense")
+    assert on.embedder is embedder.query_encoder() and off.embedder is embedder
+    question = "How many days of paid annual leave does a full-time employee get?"
+    quantized_hits, full_hits = on.retrieve(question, top_k=3), off.retrieve(question, top_k=3)
+    assert [h.chunk.id for h in quantized_hits] == [h.chunk.id for h in full_hits]
+    assert any("28 days" in h.chunk.text for h in quantized_hits)
+    assert [h.score for h in quantized_hits] != [h.score for h in full_hits]  # the question vectors really differ
