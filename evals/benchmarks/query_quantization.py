@@ -1,9 +1,10 @@
-"""What an int8 query encoder would cost and buy: an experiment, not a product setting.
+"""What the int8 query encoder costs and buys (``KGRAG_EMBEDDING__QUANTIZE_QUERIES``, on by default).
 
-The default ONNX export of the embedding model is quantized with ONNX Runtime's dynamic quantization (int8 weights,
-per channel); questions are embedded by it while the store's passage vectors stay as ingested (full precision), and
-dense and graph recall@5 are compared, paired, with the full-precision query encoder on the same store, searched
-exhaustively (so only the encoder differs). Query embedding p50 of both encoders is measured side by side::
+Questions are embedded by :meth:`retrieval.onnx_embedder.OnnxEmbedder.query_encoder` (the exported model with int8
+weights) while the store's passage vectors stay as ingested (full precision); dense and graph recall@5 are compared,
+paired, with the full-precision query encoder on the same store, searched exhaustively (so only the encoder differs).
+Both retrievers are built by the product's ``build_retriever``, with the setting on and off. Query embedding p50 of
+both encoders is measured side by side::
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m evals.benchmarks.query_quantization \
         --dataset ../shared/eval/musique --store /tmp/vector-index-100k
@@ -14,9 +15,7 @@ exhaustively (so only the encoder differs). Query embedding p50 of both encoders
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +26,6 @@ from evals.bench_metrics import bootstrap_ci, percentile, recall_at_k
 from pipelines.factory import build_retriever, load_embedder, open_store
 from retrieval.graph import GraphRetriever
 from retrieval.onnx_embedder import OnnxEmbedder
-
-
-class QuantizedQueryEncoder:
-    """The ONNX embedder's tokenizer with an int8-quantized copy of its model (same model name and dimension)."""
-
-    def __init__(self, full: OnnxEmbedder, directory: Path) -> None:
-        import onnxruntime
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        self.full = full
-        self.model_name = full.model_name
-        self.dimension = full.dimension
-        target = directory / "query-int8.onnx"
-        quantize_dynamic(str(full.onnx_path), str(target), weight_type=QuantType.QInt8, per_channel=True)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(str(target), options, providers=["CPUExecutionProvider"])
-
-    def embed(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
-        rows = []
-        for text in texts:
-            encoded = self.full._tokenizer(
-                [text], truncation=True, max_length=self.full.max_length, return_tensors="np"
-            )
-            feeds = {name: np.asarray(encoded[name], dtype=np.int64) for name in self.full._input_names}
-            rows.append(self.session.run(["sentence_embedding"], feeds)[0][0])
-        return np.asarray(rows, dtype=np.float32).reshape(len(rows), self.dimension)
 
 
 def main() -> None:
@@ -70,30 +41,32 @@ def main() -> None:
     store.vectors.ivf_nprobe = 1 << 30  # every list: an exhaustive search even on a partitioned index
     questions = load_questions(args.dataset)
     mapping = {chunk.id: chunk.document_id for chunk in store.chunks.iter_chunks()}
-    with tempfile.TemporaryDirectory() as tmp:
-        quantized = QuantizedQueryEncoder(full, Path(tmp))
-        timings: dict[str, list[float]] = {"full precision": [], "int8": []}
-        cosines = []
-        for question in questions:
-            t0 = time.perf_counter()
-            a = full.embed([question.question])[0]
-            t1 = time.perf_counter()
-            b = quantized.embed([question.question])[0]
-            timings["full precision"].append((t1 - t0) * 1000)
-            timings["int8"].append((time.perf_counter() - t1) * 1000)
-            cosines.append(float(a @ b))
-        recall: dict[tuple[str, str], list[float]] = {}
-        for name, encoder in (("full precision", full), ("int8", quantized)):
-            for mode in ("dense", "graph"):
-                retriever = build_retriever(settings, store, encoder, mode)
-                if isinstance(retriever, GraphRetriever):
-                    retriever.refresh()
-                values = []
-                for question in questions:
-                    hits = retriever.retrieve(question.question, top_k=CHUNK_POOL)
-                    ranked = list(dict.fromkeys(mapping.get(h.chunk.id, h.chunk.id) for h in hits))
-                    values.append(recall_at_k(ranked, question.gold_passage_ids, 5))
-                recall[(name, mode)] = values
+    quantized = full.query_encoder()
+    timings: dict[str, list[float]] = {"full precision": [], "int8": []}
+    cosines = []
+    for question in questions:
+        t0 = time.perf_counter()
+        a = full.embed([question.question])[0]
+        t1 = time.perf_counter()
+        b = quantized.embed([question.question])[0]
+        timings["full precision"].append((t1 - t0) * 1000)
+        timings["int8"].append((time.perf_counter() - t1) * 1000)
+        cosines.append(float(a @ b))
+    recall: dict[tuple[str, str], list[float]] = {}
+    for name, on in (("full precision", False), ("int8", True)):
+        chosen = settings.model_copy(
+            update={"embedding": settings.embedding.model_copy(update={"quantize_queries": on})}
+        )
+        for mode in ("dense", "graph"):
+            retriever = build_retriever(chosen, store, full, mode)
+            if isinstance(retriever, GraphRetriever):
+                retriever.refresh()
+            values = []
+            for question in questions:
+                hits = retriever.retrieve(question.question, top_k=CHUNK_POOL)
+                ranked = list(dict.fromkeys(mapping.get(h.chunk.id, h.chunk.id) for h in hits))
+                values.append(recall_at_k(ranked, question.gold_passage_ids, 5))
+            recall[(name, mode)] = values
     print(f"{len(questions)} questions; query vectors int8 vs full precision: cosine min {min(cosines):.4f}, "
           f"mean {np.mean(cosines):.4f}")  # fmt: skip
     for name, values in timings.items():
