@@ -10,7 +10,7 @@ optional :class:`retrieval.bridge.TitleBridge` then lifts the documents the top 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +87,22 @@ class EntityChunkGraph:
     @property
     def size(self) -> int:
         return int(self.transition.shape[0])
+
+
+#: Reached chunks sorted before the title bridge reads the first documents of the ranking.
+_BRIDGE_HEAD = 64
+
+
+def best_first(rows: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` best ``scores`` (ties: lower ``rows`` first), in that order: exactly the first
+    ``count`` of ``np.lexsort((rows, -scores))``, without sorting every position when ``count`` is small."""
+    if count >= rows.size:
+        return np.lexsort((rows, -scores))
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    kth = np.partition(scores, scores.size - count)[scores.size - count]  # the count-th best score
+    head = np.flatnonzero(scores >= kth)  # every position scoring at least that, ties included
+    return head[np.lexsort((rows[head], -scores[head]))][:count]
 
 
 class GraphRetriever:
@@ -214,7 +230,7 @@ class GraphRetriever:
         np.add.at(row_scores, np.searchsorted(rows, dense_at), self.dense_mix * dense_scores)
         if self.bridge is not None:
             rows, row_scores = self._bridge_rows(matrix, rows, row_scores)
-        order = np.lexsort((rows, -row_scores))[:k]  # best score first, ties by row (as a stable full sort)
+        order = best_first(rows, row_scores, k)  # best score first, ties by row (as a stable full sort)
         ids = [matrix.chunk_ids[rows[i]] for i in order if row_scores[i] > 0]
         by_id = {matrix.chunk_ids[rows[i]]: float(row_scores[i]) for i in order}
         found = self.chunks.get_chunks(ids)
@@ -230,14 +246,21 @@ class GraphRetriever:
             return rows, row_scores
         chunk_scores = np.zeros(len(matrix.chunk_ids), dtype=np.float64)
         chunk_scores[rows] = row_scores
-        order = np.lexsort((rows, -row_scores))
 
         def score_of(chunk_id: str) -> float:
             row = matrix.chunk_index.get(chunk_id)
             return float(chunk_scores[row]) if row is not None else 0.0
 
+        def ranked() -> Iterator[tuple[str, float]]:
+            # The bridge reads the first few documents only: sort a head, the whole ranking only if it asks for more.
+            head = best_first(rows, row_scores, _BRIDGE_HEAD)
+            yield from ((matrix.chunk_ids[rows[i]], float(row_scores[i])) for i in head)
+            if head.size < rows.size:
+                rest = best_first(rows, row_scores, rows.size)[head.size :]
+                yield from ((matrix.chunk_ids[rows[i]], float(row_scores[i])) for i in rest)
+
         lifted = self.bridge.lift(
-            ((matrix.chunk_ids[rows[i]], float(row_scores[i])) for i in order),
+            ranked(),
             score_of,
             lambda ids: {cid: c.text for cid, c in self.chunks.get_chunks(ids).items()},
             titles,

@@ -127,3 +127,15 @@ def test_graph_mode_is_chosen_by_settings(
     assert isinstance(retriever, GraphRetriever) and retriever.damping == 0.6
     monkeypatch.setenv("KGRAG_RETRIEVAL__MODE", "bm25")
     assert not isinstance(build_retriever(load_settings(), bridge_store, embedder), GraphRetriever)
+
+
+def test_best_first_is_the_head_of_the_stable_full_sort() -> None:
+    from retrieval.graph import best_first
+
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 5, 64, 65, 300):
+        rows = rng.permutation(10 * size + 1)[:size]
+        scores = rng.integers(0, 6, size=size).astype(np.float64) / 5  # many ties
+        full = np.lexsort((rows, -scores))
+        for count in (1, 2, 5, 64, size, size + 3):
+            assert best_first(rows, scores, count).tolist() == full[:count].tolist(), (size, count)
