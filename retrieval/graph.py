@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,6 +90,11 @@ class EntityChunkGraph:
         return int(self.transition.shape[0])
 
 
+#: What :meth:`GraphRetriever.variant` copies (each is a constructor argument kept as an attribute of that name).
+_CONSTRUCTOR_ARGUMENTS = (
+    "seed_retriever", "chunks", "graph", "linker", "top_k", "dense_seeds", "damping", "passage_weight", "dense_mix",
+    "ppr_epsilon", "bridge",
+)  # fmt: skip
 #: Reached chunks sorted before the title bridge reads the first documents of the ranking.
 _BRIDGE_HEAD = 64
 
@@ -157,6 +163,18 @@ class GraphRetriever:
         self.bridge = bridge
         self._matrix: EntityChunkGraph | None = None
         self._titles: TitleIndex | None = None
+
+    def variant(self, **changes: Any) -> GraphRetriever:
+        """A retriever like this one with some constructor arguments changed (``seed_retriever=``, ``linker=``,
+        ``damping=``, ``bridge=``...), sharing this one's entity-chunk matrix and, when its bridge is the same, its
+        title index: nothing is rebuilt, so variants can be compared on one store side by side."""
+        arguments: dict[str, Any] = {name: getattr(self, name) for name in _CONSTRUCTOR_ARGUMENTS}
+        arguments.update(changes)
+        other = GraphRetriever(**arguments)
+        other._matrix = self.matrix
+        if other.bridge is not None and other.bridge == self.bridge:
+            other._titles = self.titles
+        return other
 
     def refresh(self) -> EntityChunkGraph:
         """Rebuild the entity-chunk matrix, the bridge's title index and the linker's name index from the store."""

@@ -187,23 +187,15 @@ def main() -> None:
         matrix = graph_push.refresh()
         print(f"graph matrix: {matrix.size} nodes, {matrix.transition.nnz} edges, {time.perf_counter() - t0:.2f}s")
         # The reference: exact power iteration and fuzzy linking that scores every name (the previous defaults).
-        graph_power = GraphRetriever(
-            dense, store, graph, EntityLinker(graph, shortlist=False), top_k=5, ppr_epsilon=0.0
-        )
+        # Same matrix: only the PageRank and the linker differ (and no bridge).
+        graph_power = graph_push.variant(linker=EntityLinker(graph, shortlist=False), ppr_epsilon=0.0, bridge=None)
         graph_power.linker.refresh()
-        graph_power._matrix = matrix  # same matrix: only the PageRank and the linker differ
         retrievers["graph"] = graph_push
         retrievers["graph (power, full-scan link)"] = graph_power
 
         def variant(seeds: Retriever, *, with_bridge: bool) -> GraphRetriever:
             """Graph mode over ``seeds`` sharing the default's matrix, title index and linker (nothing rebuilt)."""
-            retriever = GraphRetriever(
-                seeds, store, graph, graph_push.linker, top_k=5, ppr_epsilon=args.epsilon,
-                bridge=bridge if with_bridge else None,
-            )  # fmt: skip
-            retriever._matrix = matrix
-            retriever._titles = graph_push.titles if with_bridge else None
-            return retriever
+            return graph_push.variant(seed_retriever=seeds, bridge=bridge if with_bridge else None)
 
         def dense_over(encoder: Embedder, index: FaissVectorIndex) -> Retriever:
             return HybridRetriever(encoder, index, keywords, store, mode="dense", top_k=5)

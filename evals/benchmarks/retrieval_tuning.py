@@ -89,22 +89,15 @@ def main() -> None:
     )
     base = build_retriever(settings, store, embedder, "graph")
     assert isinstance(base, GraphRetriever)
-    matrix = base.refresh()
+    base.refresh()
     for damping, weight, mix, seeds, epsilon in [] if args.rerank else grid:
-        retriever = GraphRetriever(
-            base.seed_retriever,
-            store.chunks,
-            store.graph,
-            base.linker,
+        retriever = base.variant(
             damping=damping,
             passage_weight=weight,
             dense_mix=mix,
             dense_seeds=int(seeds),
             ppr_epsilon=epsilon,
-            bridge=base.bridge,  # the title bridge as the settings configure it (on by default)
-        )
-        retriever._matrix = matrix
-        retriever._titles = base.titles
+        )  # the title bridge as the settings configure it (on by default), base's matrix and title index
         configs[f"graph d={damping} pw={weight} mix={mix} seeds={seeds} eps={epsilon:g}"] = retriever
     print(f"{'config':<58}{'R@2':>7}{'R@5':>7}{'AG@8':>7}{'p50 ms':>8}")
     for name, ranker in configs.items():

@@ -38,7 +38,6 @@ from core.settings import load_settings
 from evals.bench import ALL_GOLD_K, CHUNK_POOL, load_questions
 from evals.bench_metrics import all_gold_at_k, bootstrap_ci, percentile, recall_at_k
 from pipelines.factory import build_ingestor, build_retriever, load_embedder, open_store
-from retrieval.base import Retriever
 from retrieval.context import ContextAssembler
 from retrieval.faiss_index import FaissVectorIndex
 from retrieval.graph import GraphRetriever
@@ -146,16 +145,6 @@ def main() -> None:
             candidates=dense.candidates,
         )
 
-    def graph_over(seeds: Retriever) -> GraphRetriever:
-        variant = GraphRetriever(
-            seeds, store.chunks, store.graph, graph.linker, top_k=graph.top_k, dense_seeds=graph.dense_seeds,
-            damping=graph.damping, passage_weight=graph.passage_weight, dense_mix=graph.dense_mix,
-            ppr_epsilon=graph.ppr_epsilon, bridge=graph.bridge,
-        )  # fmt: skip
-        variant._matrix = graph._matrix  # the same graph matrix and title index: nothing rebuilt per variant
-        variant._titles = graph._titles
-        return variant
-
     query_vectors = dense.embedder.embed([q.question for q in questions])  # the settings' query encoder
     assembler = ContextAssembler(settings.retrieval.context_budget_tokens)
     exact_top5 = [[i for i, _ in exact.search(v, 5)] for v in query_vectors]
@@ -177,7 +166,7 @@ def main() -> None:
             searches.append((time.perf_counter() - t0) * 1000)
             overlap.append(len(set(found) & set(expected)) / max(len(expected), 1))
         seeds = dense_over(index)
-        for mode, retriever in (("dense", seeds), ("graph", graph_over(seeds))):
+        for mode, retriever in (("dense", seeds), ("graph", graph.variant(seed_retriever=seeds))):
             r2, r5, ag, total = [], [], [], []
             for question in questions:
                 t0 = time.perf_counter()

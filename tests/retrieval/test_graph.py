@@ -139,3 +139,27 @@ def test_best_first_is_the_head_of_the_stable_full_sort() -> None:
         full = np.lexsort((rows, -scores))
         for count in (1, 2, 5, 64, size, size + 3):
             assert best_first(rows, scores, count).tolist() == full[:count].tolist(), (size, count)
+
+
+def test_a_variant_shares_the_matrix_and_title_index_and_ranks_like_a_fresh_retriever(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = load_settings(store_dir=bridge_store.root)
+    base = build_retriever(settings, bridge_store, embedder, "graph")
+    assert isinstance(base, GraphRetriever)
+    base.refresh()
+    variant = base.variant(damping=0.7, dense_mix=0.0)
+    assert (variant.damping, variant.dense_mix, variant.bridge) == (0.7, 0.0, base.bridge)
+    assert variant.matrix is base.matrix and variant.titles is base.titles  # nothing rebuilt
+    fresh = GraphRetriever(
+        base.seed_retriever, bridge_store.chunks, bridge_store.graph, base.linker, top_k=base.top_k,
+        dense_seeds=base.dense_seeds, damping=0.7, passage_weight=base.passage_weight, dense_mix=0.0,
+        ppr_epsilon=base.ppr_epsilon, bridge=base.bridge,
+    )  # fmt: skip
+    assert [(h.chunk.id, h.score) for h in variant.retrieve(QUESTION)] == [
+        (h.chunk.id, h.score) for h in fresh.retrieve(QUESTION)
+    ]
+    without_bridge = base.variant(bridge=None)
+    assert without_bridge.matrix is base.matrix and without_bridge.titles is None
+    with pytest.raises(ConfigurationError, match="damping"):
+        base.variant(damping=1.5)
