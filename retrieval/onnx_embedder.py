@@ -10,7 +10,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,18 +64,14 @@ class OnnxEmbedder:
         key = _export_key(self.model_path, pooling_mode, normalize, self._input_names)
         self.onnx_path: Path = root / f"{self.model_name}-{key}.onnx"
         #: True when this instance exported the model (False when it reused a cached export).
-        self.exported: bool = False
-        session = _open_session(self.onnx_path, num_threads) if self.onnx_path.is_file() else None
-        if session is None:  # not exported yet, or an unreadable cached file: export (again)
-            _export(model, pooling_mode, normalize, self._input_names, self.onnx_path)
-            self.exported = True
-            session = _open_session(self.onnx_path, num_threads)
-            if session is None:
-                raise ConfigurationError(
-                    f"cannot load the embedding model just exported to {self.onnx_path}",
-                    hint="set KGRAG_EMBEDDING__BACKEND=torch",
-                )
-        self._session = session
+        self.exported: bool
+        # Not exported yet, or an unreadable cached file: export (again).
+        self._session, self.exported = _cached_session(
+            self.onnx_path,
+            num_threads,
+            lambda target: _export(model, pooling_mode, normalize, self._input_names, target),
+            fix="set KGRAG_EMBEDDING__BACKEND=torch",
+        )
         self._lock = threading.Lock()
         self._num_threads = num_threads
         self._query_encoder: OnnxEmbedder | None = None
@@ -94,15 +90,12 @@ class OnnxEmbedder:
         with self._lock:
             if self._query_encoder is None:
                 path = self.onnx_path.with_name(f"{self.onnx_path.stem}-int8q.onnx")
-                session = _open_session(path, self._num_threads) if path.is_file() else None
-                if session is None:
-                    _quantize(self.onnx_path, path)
-                    session = _open_session(path, self._num_threads)
-                    if session is None:
-                        raise ConfigurationError(
-                            f"cannot load the quantized query encoder just written to {path}",
-                            hint="set KGRAG_EMBEDDING__QUANTIZE_QUERIES=false",
-                        )
+                session, _ = _cached_session(
+                    path,
+                    self._num_threads,
+                    lambda target: _quantize(self.onnx_path, target),
+                    fix="set KGRAG_EMBEDDING__QUANTIZE_QUERIES=false",
+                )
                 encoder = copy.copy(self)  # shares the tokenizer and the lock, not the session
                 encoder._session = session
                 encoder.onnx_path = path
@@ -219,12 +212,8 @@ def _export(model: Any, pooling_mode: str, normalize: bool, input_names: list[st
     args = tuple(sample[name] for name in input_names)
     axes: dict[str, dict[int, str]] = {name: {0: "batch", 1: "tokens"} for name in input_names}
     axes["sentence_embedding"] = {0: "batch"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        with _written_atomically(target) as tmp, torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
                 _Pooled(),
@@ -236,10 +225,7 @@ def _export(model: Any, pooling_mode: str, normalize: bool, input_names: list[st
                 opset_version=_OPSET,
                 dynamo=False,
             )
-        os.replace(tmp, target)
     except Exception as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise ConfigurationError(
             f"could not export the embedding model to ONNX at {target}: {exc}",
             hint="set KGRAG_EMBEDDING__BACKEND=torch, or check that the cache directory is writable",
@@ -252,24 +238,50 @@ def _quantize(source: Path, target: Path) -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer logs a pre-processing suggestion on the root logger
     try:
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, target)
+        with _written_atomically(target) as tmp:
+            quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     except Exception as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise ConfigurationError(
             f"could not quantize the embedding model {source} into {target}: {exc}",
             hint="set KGRAG_EMBEDDING__QUANTIZE_QUERIES=false, or check that the cache directory is writable",
         ) from exc
     finally:
         root.setLevel(level)
+
+
+@contextlib.contextmanager
+def _written_atomically(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target``: moved over ``target`` when the block succeeds, removed when it fails."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _cached_session(
+    path: Path, num_threads: int | None, write: Callable[[Path], None], *, fix: str
+) -> tuple[Any, bool]:
+    """An ONNX Runtime session for the model file ``path``, and whether it had to be written: a missing or unreadable
+    file is written (again) by ``write(path)`` first; one that still cannot be loaded is a ConfigurationError."""
+    session = _open_session(path, num_threads) if path.is_file() else None
+    if session is not None:
+        return session, False
+    write(path)
+    session = _open_session(path, num_threads)
+    if session is None:
+        raise ConfigurationError(f"cannot load the ONNX model just written to {path}", hint=fix)
+    return session, True
 
 
 def _open_session(path: Path, num_threads: int | None) -> Any | None:
