@@ -10,7 +10,9 @@ optional :class:`retrieval.bridge.TitleBridge` then lifts the documents the top 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from core.errors import ConfigurationError, InputError
-from core.types import Chunk, RetrievedChunk
+from core.types import Chunk, Entity, RetrievedChunk
 from kg.base import GraphStore
 from kg.linking import EntityLinker
 from retrieval.base import ChunkStore, Retriever
@@ -121,7 +123,9 @@ class GraphRetriever:
     PageRank is computed by local push to precision ``ppr_epsilon`` (per unit of degree), or exactly by power
     iteration when ``ppr_epsilon`` is 0. With a ``bridge``, the documents that the top passages name by title are
     lifted to just below them (:class:`retrieval.bridge.TitleBridge`; also on the dense fallback). The matrix (and
-    the bridge's title index) is built on first use; call :meth:`refresh` after the store changes.
+    the bridge's title index) is built on first use; call :meth:`refresh` after the store changes. The question's
+    entities are linked on a worker thread (one per retriever, started on first use) while the calling thread runs
+    the dense search.
     """
 
     def __init__(
@@ -135,7 +139,7 @@ class GraphRetriever:
         damping: float = 0.5,
         passage_weight: float = 0.2,
         dense_mix: float = 1.0,
-        ppr_epsilon: float = 1e-6,
+        ppr_epsilon: float = 1e-5,
         bridge: TitleBridge | None = None,
     ) -> None:
         if top_k < 1:
@@ -163,6 +167,8 @@ class GraphRetriever:
         self.bridge = bridge
         self._matrix: EntityChunkGraph | None = None
         self._titles: TitleIndex | None = None
+        self._worker: ThreadPoolExecutor | None = None  # links entities beside the dense search (one per retriever)
+        self._worker_lock = threading.Lock()
 
     def variant(self, **changes: Any) -> GraphRetriever:
         """A retriever like this one with some constructor arguments changed (``seed_retriever=``, ``linker=``,
@@ -212,9 +218,9 @@ class GraphRetriever:
         if k < 1:
             raise InputError(f"top_k must be at least 1, got {k}")
         matrix = self.matrix
-        dense = self.seed_retriever.retrieve(question, top_k=max(self.dense_seeds, k))
+        dense, linked = self._seeds(question, max(self.dense_seeds, k))
         seeds = np.zeros(matrix.size, dtype=np.float64)
-        for entity in self.linker.link(question):
+        for entity in linked:
             node = matrix.entity_index.get(entity.id)
             if node is not None:
                 seeds[node] += 1.0 / matrix.entity_chunk_counts[node - len(matrix.chunk_ids)]
@@ -254,20 +260,39 @@ class GraphRetriever:
         found = self.chunks.get_chunks(ids)
         return [RetrievedChunk(chunk=found[cid], score=by_id[cid], method="graph") for cid in ids if cid in found]
 
+    def _seeds(self, question: str, pool: int) -> tuple[list[RetrievedChunk], list[Entity]]:
+        """The dense hits (top ``pool``) and the linked entities of ``question``, found side by side: the entities
+        are linked on a worker thread while this one embeds the question and searches, which mostly runs outside
+        the GIL (ONNX Runtime, FAISS), so the linking costs the request almost no time on a multi-core machine."""
+        with self._worker_lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrag-entity-linking")
+            linking = self._worker.submit(self.linker.link, question)
+        try:
+            dense = self.seed_retriever.retrieve(question, top_k=pool)
+        except BaseException:
+            wait([linking])  # no stray work left behind; the search's error is the one raised
+            raise
+        return dense, linking.result()
+
     def _bridge_rows(
         self, matrix: EntityChunkGraph, rows: np.ndarray, row_scores: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``rows`` and their scores with the title bridge's chunks lifted (added to ``rows`` when not there)."""
+        """``rows`` (ascending) and their scores with the title bridge's chunks lifted (inserted when not there)."""
         assert self.bridge is not None
         titles = self.titles
         if titles is None or rows.size == 0:
             return rows, row_scores
-        chunk_scores = np.zeros(len(matrix.chunk_ids), dtype=np.float64)
-        chunk_scores[rows] = row_scores
+
+        def position(row: int) -> int:
+            """Where ``row`` is in ``rows``, or -1."""
+            at = int(np.searchsorted(rows, row))
+            return at if at < rows.size and rows[at] == row else -1
 
         def score_of(chunk_id: str) -> float:
             row = matrix.chunk_index.get(chunk_id)
-            return float(chunk_scores[row]) if row is not None else 0.0
+            at = -1 if row is None else position(row)
+            return float(row_scores[at]) if at >= 0 else 0.0
 
         def ranked() -> Iterator[tuple[str, float]]:
             # The bridge reads the first few documents only: sort a head, the whole ranking only if it asks for more.
@@ -283,13 +308,24 @@ class GraphRetriever:
             lambda ids: {cid: c.text for cid, c in self.chunks.get_chunks(ids).items()},
             titles,
         )
+        scores = row_scores.copy()
+        added: dict[int, float] = {}
         for chunk_id, score in lifted.items():
             row = matrix.chunk_index.get(chunk_id)
-            if row is not None:
-                chunk_scores[row] = score
-        lifted_rows = np.fromiter((matrix.chunk_index[c] for c in lifted if c in matrix.chunk_index), dtype=np.int64)
-        rows = np.union1d(rows, lifted_rows)
-        return rows, chunk_scores[rows]
+            if row is None:
+                continue
+            at = position(row)
+            if at >= 0:
+                scores[at] = score
+            else:
+                added[row] = score
+        if not added:
+            return rows, scores
+        new_rows = np.fromiter(added, dtype=rows.dtype, count=len(added))
+        order = np.argsort(new_rows)
+        slots = np.searchsorted(rows, new_rows[order])  # positions in the original arrays: the result stays ascending
+        new_scores = np.fromiter(added.values(), dtype=np.float64, count=len(added))[order]
+        return np.insert(rows, slots, new_rows[order]), np.insert(scores, slots, new_scores)
 
     def _bridge_dense(self, dense: list[RetrievedChunk], k: int) -> list[RetrievedChunk]:
         """The dense fallback's top ``k``, with the title bridge's chunks lifted among them."""

@@ -15,7 +15,7 @@ import itertools
 import time
 from pathlib import Path
 
-from core.settings import Settings, load_settings
+from core.settings import RetrievalSettings, Settings, load_settings
 from evals.bench import ALL_GOLD_K, load_questions, rank_passages
 from evals.bench_metrics import all_gold_at_k, percentile, recall_at_k
 from kg.linking import EntityLinker
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--passage-weight", default="0.2")
     parser.add_argument("--dense-mix", default="1.0")
     parser.add_argument("--dense-seeds", default="20")
-    parser.add_argument("--epsilon", default="1e-6")
+    parser.add_argument("--epsilon", default=str(RetrievalSettings().graph_ppr_epsilon))
     parser.add_argument(
         "--rerank", type=int, default=0, help="instead: graph vs graph + LLM rerank on the first N questions"
     )

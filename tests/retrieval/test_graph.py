@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,7 @@ import scipy.sparse as sp
 
 from core.errors import ConfigurationError, InputError
 from core.settings import load_settings
+from core.types import Entity, RetrievedChunk
 from pipelines.factory import build_ingestor, build_retriever, open_store
 from pipelines.store import KnowledgeStore
 from retrieval.embedder import SentenceTransformerEmbedder
@@ -163,3 +168,53 @@ def test_a_variant_shares_the_matrix_and_title_index_and_ranks_like_a_fresh_retr
     assert without_bridge.matrix is base.matrix and without_bridge.titles is None
     with pytest.raises(ConfigurationError, match="damping"):
         base.variant(damping=1.5)
+
+
+def test_entities_are_linked_on_a_worker_thread_while_this_one_searches(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = load_settings(store_dir=bridge_store.root)
+    retriever = build_retriever(settings, bridge_store, embedder, "graph")
+    assert isinstance(retriever, GraphRetriever)
+    expected = [(h.chunk.id, h.score) for h in retriever.retrieve(QUESTION)]
+    threads: dict[str, int] = {}
+    link, search = retriever.linker.link, retriever.seed_retriever.retrieve
+
+    def recorded_link(question: str) -> list[Entity]:
+        threads["link"] = threading.get_ident()
+        return link(question)
+
+    def recorded_search(question: str, *, top_k: int | None = None) -> list[RetrievedChunk]:
+        threads["search"] = threading.get_ident()
+        return search(question, top_k=top_k)
+
+    monkeypatch.setattr(retriever.linker, "link", recorded_link)
+    monkeypatch.setattr(retriever.seed_retriever, "retrieve", recorded_search)
+    assert [(h.chunk.id, h.score) for h in retriever.retrieve(QUESTION)] == expected
+    assert threads["search"] == threading.get_ident() != threads["link"]
+
+
+def test_a_failed_search_raises_its_error_after_the_linking_is_done(
+    tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(json.dumps({"id": i, "title": t, "text": x}) for i, t, x in CORPUS), "utf-8")
+    settings = load_settings(store_dir=tmp_path / "store")
+    store = open_store(settings, embedder, create=True)
+    build_ingestor(settings, store, embedder).ingest([corpus])
+    retriever = build_retriever(settings, store, embedder, "graph")
+    assert isinstance(retriever, GraphRetriever)
+    retriever.refresh()
+    linked: list[list[Entity]] = []
+    link = retriever.linker.link
+
+    def slow_link(question: str) -> list[Entity]:
+        time.sleep(0.2)  # still linking when the search fails
+        linked.append(link(question))
+        return linked[-1]
+
+    monkeypatch.setattr(retriever.linker, "link", slow_link)
+    store.chunks.close()  # a real fault: the dense search cannot read its chunks
+    with pytest.raises(sqlite3.ProgrammingError):
+        retriever.retrieve(QUESTION)
+    assert linked and [e.id for e in linked[0]] == ["ent:zorbalt quimby"]  # linked to the end, not abandoned
