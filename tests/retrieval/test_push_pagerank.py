@@ -80,6 +80,18 @@ def test_coarse_push_keeps_the_top_passages(matrix: EntityChunkGraph) -> None:
         assert set(np.argsort(-approx)[:3]) == set(np.argsort(-exact)[:3])
 
 
+@pytest.mark.parametrize("epsilon", [1e-4, 1e-5, 1e-7])
+def test_small_rounds_touching_only_their_nodes_give_the_same_bits(matrix: EntityChunkGraph, epsilon: float) -> None:
+    rng = np.random.default_rng(17)
+    for _ in range(10):
+        seeds = _seeds(matrix, rng)
+        every_node = push_pagerank(matrix.adjacency, seeds, 0.5, epsilon, degree=matrix.degree, sparse_below=0)
+        for below in (None, 20, 200, 10**9):  # the default, some rounds, most rounds, every round sparse
+            sparse = push_pagerank(matrix.adjacency, seeds, 0.5, epsilon, degree=matrix.degree, sparse_below=below)
+            assert np.array_equal(sparse, every_node), below
+        assert (every_node > 0).sum() > 10  # the push did spread
+
+
 def test_mass_at_a_node_without_edges_returns_to_the_seeds() -> None:
     # a - b path plus an isolated node c; seeding c too: its mass must flow back like power iteration's
     adjacency = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=np.float64))
@@ -88,6 +100,7 @@ def test_mass_at_a_node_without_edges_returns_to_the_seeds() -> None:
     exact = personalized_pagerank(transition, seeds, 0.5, max_iter=500, tol=1e-14)
     approx = push_pagerank(adjacency, seeds, 0.5, 1e-12)
     assert approx == pytest.approx(exact, abs=1e-9)
+    assert np.array_equal(push_pagerank(adjacency, seeds, 0.5, 1e-12, sparse_below=10**9), approx)
     assert approx.sum() == pytest.approx(1.0, abs=1e-9)
 
 
