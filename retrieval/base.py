@@ -70,6 +70,10 @@ class ChunkStore(Protocol):
 
     def chunks_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, Chunk]: ...
 
+    def chunk_ids_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, str]:
+        """Map each known vector id to its chunk's id, without reading the chunks; unknown ids are left out."""
+        ...
+
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]: ...
 
     def iter_chunks(self) -> Iterator[Chunk]: ...
@@ -83,3 +87,10 @@ class Retriever(Protocol):
     """Finds the chunks most relevant to a question."""
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[RetrievedChunk]: ...
+
+
+class DenseSeedRetriever(Retriever, Protocol):
+    """A retriever that also gives its dense ranking as chunk ids and cosine scores, without reading the chunks:
+    what graph mode seeds its PageRank with (it reads only the chunks it returns)."""
+
+    def dense_ids(self, question: str, top_k: int) -> list[tuple[str, float]]: ...

@@ -23,7 +23,7 @@ from core.errors import ConfigurationError, InputError
 from core.types import Chunk, Entity, RetrievedChunk
 from kg.base import GraphStore
 from kg.linking import EntityLinker
-from retrieval.base import ChunkStore, Retriever
+from retrieval.base import ChunkStore, DenseSeedRetriever
 from retrieval.bridge import TitleBridge, TitleIndex
 from retrieval.pagerank import personalized_pagerank, push_pagerank
 
@@ -130,7 +130,7 @@ class GraphRetriever:
 
     def __init__(
         self,
-        seed_retriever: Retriever,
+        seed_retriever: DenseSeedRetriever,
         chunks: ChunkStore,
         graph: GraphStore,
         linker: EntityLinker,
@@ -229,11 +229,11 @@ class GraphRetriever:
         seeds /= seeds.sum()
         seed_hits = dense[: self.dense_seeds]
         if seed_hits and self.passage_weight > 0:
-            scores = np.array([h.score for h in seed_hits], dtype=np.float64)
+            scores = np.array([score for _, score in seed_hits], dtype=np.float64)
             spread = scores.max() - scores.min()
             normalised = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
-            for hit, weight in zip(seed_hits, normalised, strict=True):
-                row = matrix.chunk_index.get(hit.chunk.id)
+            for (chunk_id, _), weight in zip(seed_hits, normalised, strict=True):
+                row = matrix.chunk_index.get(chunk_id)
                 if row is not None:
                     seeds[row] += self.passage_weight * float(weight)
         n_chunks = len(matrix.chunk_ids)
@@ -243,7 +243,7 @@ class GraphRetriever:
             ranks = personalized_pagerank(matrix.transition, seeds, self.damping)
         chunk_ranks = ranks[:n_chunks]
         # Only chunks PageRank reached or dense retrieval found can score above 0: rank those, not every chunk.
-        dense_rows = {matrix.chunk_index[h.chunk.id]: h.score for h in dense if h.chunk.id in matrix.chunk_index}
+        dense_rows = {matrix.chunk_index[cid]: score for cid, score in dense if cid in matrix.chunk_index}
         dense_at = np.fromiter(dense_rows, dtype=np.int64, count=len(dense_rows))
         reached = chunk_ranks > 0
         reached[dense_at] = True
@@ -260,8 +260,9 @@ class GraphRetriever:
         found = self.chunks.get_chunks(ids)
         return [RetrievedChunk(chunk=found[cid], score=by_id[cid], method="graph") for cid in ids if cid in found]
 
-    def _seeds(self, question: str, pool: int) -> tuple[list[RetrievedChunk], list[Entity]]:
-        """The dense hits (top ``pool``) and the linked entities of ``question``, found side by side: the entities
+    def _seeds(self, question: str, pool: int) -> tuple[list[tuple[str, float]], list[Entity]]:
+        """The dense hits (top ``pool``, chunk ids and scores) and the linked entities of ``question``, found side by
+        side: the entities
         are linked on a worker thread while this one embeds the question and searches, which mostly runs outside
         the GIL (ONNX Runtime, FAISS), so the linking costs the request almost no time on a multi-core machine."""
         with self._worker_lock:
@@ -269,7 +270,7 @@ class GraphRetriever:
                 self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrag-entity-linking")
             linking = self._worker.submit(self.linker.link, question)
         try:
-            dense = self.seed_retriever.retrieve(question, top_k=pool)
+            dense = self.seed_retriever.dense_ids(question, pool)
         except BaseException:
             wait([linking])  # no stray work left behind; the search's error is the one raised
             raise
@@ -327,10 +328,12 @@ class GraphRetriever:
         new_scores = np.fromiter(added.values(), dtype=np.float64, count=len(added))[order]
         return np.insert(rows, slots, new_rows[order]), np.insert(scores, slots, new_scores)
 
-    def _bridge_dense(self, dense: list[RetrievedChunk], k: int) -> list[RetrievedChunk]:
+    def _bridge_dense(self, dense: list[tuple[str, float]], k: int) -> list[RetrievedChunk]:
         """The dense fallback's top ``k``, with the title bridge's chunks lifted among them."""
-        hits = [RetrievedChunk(chunk=h.chunk, score=h.score, method="graph") for h in dense]
         titles = self.titles
+        with_bridge = self.bridge is not None and titles is not None
+        found = self.chunks.get_chunks([cid for cid, _ in (dense if with_bridge else dense[:k])])
+        hits = [RetrievedChunk(chunk=found[cid], score=score, method="graph") for cid, score in dense if cid in found]
         if self.bridge is None or titles is None or not hits:
             return hits[:k]
         by_id: dict[str, RetrievedChunk] = {}

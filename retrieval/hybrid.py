@@ -107,6 +107,18 @@ class HybridRetriever:
         )
         return [RetrievedChunk(chunk=by_id[cid], score=score, method="hybrid") for cid, score in fused[:k]]
 
+    def dense_ids(self, question: str, top_k: int) -> list[tuple[str, float]]:
+        """The ``top_k`` best chunks by dense search as ``(chunk id, cosine score)``, best first, without reading the
+        chunks (whatever this retriever's mode): the ids and scores of ``retrieve`` in dense mode. Like it, it
+        searches ``max(candidates, top_k)`` vectors and skips hits whose chunk is gone."""
+        if not question or not question.strip():
+            raise InputError("the question is empty")
+        if top_k < 1:
+            raise InputError(f"top_k must be at least 1, got {top_k}")
+        hits = self.vectors.search(self.embedder.embed([question])[0], max(self.candidates, top_k))
+        ids = self.chunks.chunk_ids_by_vector_ids([vid for vid, _ in hits])
+        return [(ids[vid], score) for vid, score in hits if vid in ids][:top_k]
+
     def _dense(self, question: str, pool: int) -> list[tuple[Chunk, float]]:
         vector = self.embedder.embed([question])[0]
         hits = self.vectors.search(vector, pool)

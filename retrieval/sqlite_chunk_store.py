@@ -250,6 +250,18 @@ class SqliteChunkStore:
             result[int(row[0])] = _chunk(row)
         return result
 
+    def chunk_ids_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, str]:
+        """Map each known vector id to its chunk's id (the texts are not read); unknown ids are left out."""
+        unique = list(dict.fromkeys(int(v) for v in vector_ids))
+        result: dict[int, str] = {}
+        with self._lock:
+            for i in range(0, len(unique), _BATCH):
+                batch = unique[i : i + _BATCH]
+                marks = ", ".join("?" * len(batch))
+                sql = f"SELECT vector_id, id FROM chunks WHERE vector_id IN ({marks})"
+                result.update((int(vid), cid) for vid, cid in self._conn.execute(sql, batch).fetchall())
+        return result
+
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """Map each known chunk id to its chunk; unknown ids are left out."""
         return {row[1]: _chunk(row) for row in self._select_in("id", list(chunk_ids))}

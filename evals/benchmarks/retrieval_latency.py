@@ -174,11 +174,10 @@ def main() -> None:
         all_chunks = list(store.iter_chunks())
         keywords.rebuild([c.id for c in all_chunks], [c.text for c in all_chunks])
         print(f"bm25 index: {time.perf_counter() - t0:.1f}s")
-        retrievers: dict[str, Retriever] = {
-            mode: HybridRetriever(embedder, vectors, keywords, store, mode=mode, top_k=5)
-            for mode in ("dense", "bm25", "hybrid")
-        }
-        dense = retrievers["dense"]
+        dense = HybridRetriever(embedder, vectors, keywords, store, mode="dense", top_k=5)
+        retrievers: dict[str, Retriever] = {"dense": dense}
+        for mode in ("bm25", "hybrid"):
+            retrievers[mode] = HybridRetriever(embedder, vectors, keywords, store, mode=mode, top_k=5)
         bridge = TitleBridge()  # the default graph mode (KGRAG_RETRIEVAL__GRAPH_BRIDGE=true)
         graph_push = GraphRetriever(
             dense, store, graph, EntityLinker(graph), top_k=5, ppr_epsilon=args.epsilon, bridge=bridge
@@ -193,11 +192,11 @@ def main() -> None:
         retrievers["graph"] = graph_push
         retrievers["graph (power, full-scan link)"] = graph_power
 
-        def variant(seeds: Retriever, *, with_bridge: bool) -> GraphRetriever:
+        def variant(seeds: HybridRetriever, *, with_bridge: bool) -> GraphRetriever:
             """Graph mode over ``seeds`` sharing the default's matrix, title index and linker (nothing rebuilt)."""
             return graph_push.variant(seed_retriever=seeds, bridge=bridge if with_bridge else None)
 
-        def dense_over(encoder: Embedder, index: FaissVectorIndex) -> Retriever:
+        def dense_over(encoder: Embedder, index: FaissVectorIndex) -> HybridRetriever:
             return HybridRetriever(encoder, index, keywords, store, mode="dense", top_k=5)
 
         # Each row differs from "graph" in one thing, except the last: the defaults before ONNX/float16/bridge.

@@ -14,11 +14,12 @@ import scipy.sparse as sp
 
 from core.errors import ConfigurationError, InputError
 from core.settings import load_settings
-from core.types import Entity, RetrievedChunk
+from core.types import Entity
 from pipelines.factory import build_ingestor, build_retriever, open_store
 from pipelines.store import KnowledgeStore
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.graph import GraphRetriever, personalized_pagerank
+from retrieval.hybrid import HybridRetriever
 
 QUESTION = "Which currency did the country where the rapper Zorbalt Quimby was born use before the euro?"
 
@@ -178,18 +179,18 @@ def test_entities_are_linked_on_a_worker_thread_while_this_one_searches(
     assert isinstance(retriever, GraphRetriever)
     expected = [(h.chunk.id, h.score) for h in retriever.retrieve(QUESTION)]
     threads: dict[str, int] = {}
-    link, search = retriever.linker.link, retriever.seed_retriever.retrieve
+    link, search = retriever.linker.link, retriever.seed_retriever.dense_ids
 
     def recorded_link(question: str) -> list[Entity]:
         threads["link"] = threading.get_ident()
         return link(question)
 
-    def recorded_search(question: str, *, top_k: int | None = None) -> list[RetrievedChunk]:
+    def recorded_search(question: str, top_k: int) -> list[tuple[str, float]]:
         threads["search"] = threading.get_ident()
-        return search(question, top_k=top_k)
+        return search(question, top_k)
 
     monkeypatch.setattr(retriever.linker, "link", recorded_link)
-    monkeypatch.setattr(retriever.seed_retriever, "retrieve", recorded_search)
+    monkeypatch.setattr(retriever.seed_retriever, "dense_ids", recorded_search)
     assert [(h.chunk.id, h.score) for h in retriever.retrieve(QUESTION)] == expected
     assert threads["search"] == threading.get_ident() != threads["link"]
 
@@ -218,3 +219,21 @@ def test_a_failed_search_raises_its_error_after_the_linking_is_done(
     with pytest.raises(sqlite3.ProgrammingError):
         retriever.retrieve(QUESTION)
     assert linked and [e.id for e in linked[0]] == ["ent:zorbalt quimby"]  # linked to the end, not abandoned
+
+
+def test_dense_ids_are_the_dense_rankings_ids_and_scores_without_the_texts(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder
+) -> None:
+    settings = load_settings(store_dir=bridge_store.root)
+    dense = build_retriever(settings, bridge_store, embedder, "dense")
+    assert isinstance(dense, HybridRetriever)
+    for top_k in (1, 3, 20, 50):  # below, at and above the retriever's candidates (20)
+        hits = dense.retrieve(QUESTION, top_k=top_k)
+        assert dense.dense_ids(QUESTION, top_k) == [(h.chunk.id, h.score) for h in hits]
+    vector_ids = [vid for vid, _ in bridge_store.vectors.search(embedder.embed([QUESTION])[0], 5)]
+    by_vector = bridge_store.chunks.chunk_ids_by_vector_ids([*vector_ids, 10**9])  # an unknown id is left out
+    assert by_vector == {vid: chunk.id for vid, chunk in bridge_store.chunks.chunks_by_vector_ids(vector_ids).items()}
+    with pytest.raises(InputError):
+        dense.dense_ids("  ", 5)
+    with pytest.raises(InputError):
+        dense.dense_ids(QUESTION, 0)
