@@ -262,9 +262,9 @@ class GraphRetriever:
 
     def _seeds(self, question: str, pool: int) -> tuple[list[tuple[str, float]], list[Entity]]:
         """The dense hits (top ``pool``, chunk ids and scores) and the linked entities of ``question``, found side by
-        side: the entities
-        are linked on a worker thread while this one embeds the question and searches, which mostly runs outside
-        the GIL (ONNX Runtime, FAISS), so the linking costs the request almost no time on a multi-core machine."""
+        side: the entities are linked on a worker thread while this one embeds the question and searches, which
+        mostly runs outside the GIL (ONNX Runtime, FAISS), so on a multi-core machine the linking costs the request
+        almost no time."""
         with self._worker_lock:
             if self._worker is None:
                 self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kgrag-entity-linking")
