@@ -37,6 +37,15 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
+def _checked(question: str, top_k: int) -> int:
+    """``top_k``, after checking that the question is not empty and ``top_k`` is at least 1 (InputError if not)."""
+    if not question or not question.strip():
+        raise InputError("the question is empty")
+    if top_k < 1:
+        raise InputError(f"top_k must be at least 1, got {top_k}")
+    return top_k
+
+
 class HybridRetriever:
     """Finds the chunks most relevant to a question by dense search, BM25, or both fused by weighted RRF.
 
@@ -84,11 +93,7 @@ class HybridRetriever:
 
     def retrieve(self, question: str, *, top_k: int | None = None) -> list[RetrievedChunk]:
         """The ``top_k`` (default: the constructor's) best chunks for ``question``, best first."""
-        if not question or not question.strip():
-            raise InputError("the question is empty")
-        k = self.top_k if top_k is None else top_k
-        if k < 1:
-            raise InputError(f"top_k must be at least 1, got {k}")
+        k = _checked(question, self.top_k if top_k is None else top_k)
         pool = max(self.candidates, k)
 
         if self.mode == "dense":
@@ -111,17 +116,16 @@ class HybridRetriever:
         """The ``top_k`` best chunks by dense search as ``(chunk id, cosine score)``, best first, without reading the
         chunks (whatever this retriever's mode): the ids and scores of ``retrieve`` in dense mode. Like it, it
         searches ``max(candidates, top_k)`` vectors and skips hits whose chunk is gone."""
-        if not question or not question.strip():
-            raise InputError("the question is empty")
-        if top_k < 1:
-            raise InputError(f"top_k must be at least 1, got {top_k}")
-        hits = self.vectors.search(self.embedder.embed([question])[0], max(self.candidates, top_k))
+        k = _checked(question, top_k)
+        hits = self._vector_hits(question, max(self.candidates, k))
         ids = self.chunks.chunk_ids_by_vector_ids([vid for vid, _ in hits])
-        return [(ids[vid], score) for vid, score in hits if vid in ids][:top_k]
+        return [(ids[vid], score) for vid, score in hits if vid in ids][:k]
+
+    def _vector_hits(self, question: str, pool: int) -> list[tuple[int, float]]:
+        return self.vectors.search(self.embedder.embed([question])[0], pool)
 
     def _dense(self, question: str, pool: int) -> list[tuple[Chunk, float]]:
-        vector = self.embedder.embed([question])[0]
-        hits = self.vectors.search(vector, pool)
+        hits = self._vector_hits(question, pool)
         found = self.chunks.chunks_by_vector_ids([vid for vid, _ in hits])
         return [(found[vid], score) for vid, score in hits if vid in found]
 

@@ -6,9 +6,8 @@ reaches a node without edges returns to the seeds.
 
 :func:`push_pagerank` is the Andersen-Chung-Lang local push, run in vectorised rounds: every node whose residual
 exceeds ``epsilon * degree`` keeps ``1 - damping`` of it and passes the rest to its neighbours (small rounds touch
-only the nodes they reach). Its work depends on
-the seeds' neighbourhood and on ``epsilon``, not on the size of the graph, and each score is within
-``epsilon * degree`` of the exact one (the residual left behind bounds the error).
+only the nodes they reach). Its work depends on the seeds' neighbourhood and on ``epsilon``, not on the size of the
+graph, and each score is within ``epsilon * degree`` of the exact one (the residual left behind bounds the error).
 """
 
 from __future__ import annotations

@@ -252,21 +252,15 @@ class SqliteChunkStore:
 
     def chunk_ids_by_vector_ids(self, vector_ids: Sequence[int]) -> dict[int, str]:
         """Map each known vector id to its chunk's id (the texts are not read); unknown ids are left out."""
-        unique = list(dict.fromkeys(int(v) for v in vector_ids))
-        result: dict[int, str] = {}
-        with self._lock:
-            for i in range(0, len(unique), _BATCH):
-                batch = unique[i : i + _BATCH]
-                marks = ", ".join("?" * len(batch))
-                sql = f"SELECT vector_id, id FROM chunks WHERE vector_id IN ({marks})"
-                result.update((int(vid), cid) for vid, cid in self._conn.execute(sql, batch).fetchall())
-        return result
+        rows = self._select_in("vector_id", [int(v) for v in vector_ids], columns="vector_id, id")
+        return {int(vector_id): chunk_id for vector_id, chunk_id in rows}
 
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """Map each known chunk id to its chunk; unknown ids are left out."""
         return {row[1]: _chunk(row) for row in self._select_in("id", list(chunk_ids))}
 
-    def _select_in(self, column: str, keys: list[Any]) -> list[Sequence[Any]]:
+    def _select_in(self, column: str, keys: list[Any], columns: str = _CHUNK_COLUMNS) -> list[Sequence[Any]]:
+        """``columns`` of the chunks whose ``column`` is one of ``keys``, in batches under SQLite's parameter limit."""
         rows: list[Sequence[Any]] = []
         unique = list(dict.fromkeys(keys))
         with self._lock:
@@ -274,9 +268,7 @@ class SqliteChunkStore:
                 batch = unique[i : i + _BATCH]
                 marks = ", ".join("?" * len(batch))
                 rows.extend(
-                    self._conn.execute(
-                        f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE {column} IN ({marks})", batch
-                    ).fetchall()
+                    self._conn.execute(f"SELECT {columns} FROM chunks WHERE {column} IN ({marks})", batch).fetchall()
                 )
         return rows
 

@@ -48,15 +48,19 @@ CORPUS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bridge_store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> KnowledgeStore:
-    root = tmp_path_factory.mktemp("graph-bridge")
+def _ingested_corpus(root: Path, embedder: SentenceTransformerEmbedder) -> KnowledgeStore:
+    """CORPUS written under ``root`` and ingested into a new store at ``root / "store"``."""
     corpus = root / "corpus.jsonl"
     corpus.write_text("\n".join(json.dumps({"id": i, "title": t, "text": x}) for i, t, x in CORPUS), "utf-8")
     settings = load_settings(store_dir=root / "store")
     store = open_store(settings, embedder, create=True)
     build_ingestor(settings, store, embedder).ingest([corpus])
     return store
+
+
+@pytest.fixture(scope="module")
+def bridge_store(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> KnowledgeStore:
+    return _ingested_corpus(tmp_path_factory.mktemp("graph-bridge"), embedder)
 
 
 def test_graph_mode_finds_the_bridge_passage_that_dense_misses(
@@ -198,12 +202,8 @@ def test_entities_are_linked_on_a_worker_thread_while_this_one_searches(
 def test_a_failed_search_raises_its_error_after_the_linking_is_done(
     tmp_path: Path, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"id": i, "title": t, "text": x}) for i, t, x in CORPUS), "utf-8")
-    settings = load_settings(store_dir=tmp_path / "store")
-    store = open_store(settings, embedder, create=True)
-    build_ingestor(settings, store, embedder).ingest([corpus])
-    retriever = build_retriever(settings, store, embedder, "graph")
+    store = _ingested_corpus(tmp_path, embedder)
+    retriever = build_retriever(load_settings(store_dir=store.root), store, embedder, "graph")
     assert isinstance(retriever, GraphRetriever)
     retriever.refresh()
     linked: list[list[Entity]] = []
