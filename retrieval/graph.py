@@ -25,9 +25,9 @@ from kg.base import GraphStore
 from kg.linking import EntityLinker
 from retrieval.base import ChunkStore, DenseSeedRetriever
 from retrieval.bridge import TitleBridge, TitleIndex
-from retrieval.pagerank import personalized_pagerank, push_pagerank
+from retrieval.pagerank import personalized_pagerank, push_pagerank, sparse_push_pagerank
 
-__all__ = ["EntityChunkGraph", "GraphRetriever", "personalized_pagerank", "push_pagerank"]
+__all__ = ["EntityChunkGraph", "GraphRetriever", "personalized_pagerank", "push_pagerank", "sparse_push_pagerank"]
 
 #: Effectively unlimited: every chunk that mentions an entity.
 _ALL = 1 << 30
@@ -219,37 +219,36 @@ class GraphRetriever:
             raise InputError(f"top_k must be at least 1, got {k}")
         matrix = self.matrix
         dense, linked = self._seeds(question, max(self.dense_seeds, k))
-        seeds = np.zeros(matrix.size, dtype=np.float64)
-        for entity in linked:
-            node = matrix.entity_index.get(entity.id)
-            if node is not None:
-                seeds[node] += 1.0 / matrix.entity_chunk_counts[node - len(matrix.chunk_ids)]
-        if seeds.sum() <= 0:
-            return self._bridge_dense(dense, k)
-        seeds /= seeds.sum()
-        seed_hits = dense[: self.dense_seeds]
-        if seed_hits and self.passage_weight > 0:
-            scores = np.array([score for _, score in seed_hits], dtype=np.float64)
-            spread = scores.max() - scores.min()
-            normalised = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
-            for (chunk_id, _), weight in zip(seed_hits, normalised, strict=True):
-                row = matrix.chunk_index.get(chunk_id)
-                if row is not None:
-                    seeds[row] += self.passage_weight * float(weight)
         n_chunks = len(matrix.chunk_ids)
+        seeds = self._seed_weights(matrix, dense, linked)
+        if not seeds:
+            return self._bridge_dense(dense, k)
+        nodes = np.fromiter(seeds, dtype=np.int64, count=len(seeds))
+        weights = np.fromiter(seeds.values(), dtype=np.float64, count=len(seeds))
         if self.ppr_epsilon > 0:
-            ranks = push_pagerank(matrix.adjacency, seeds, self.damping, self.ppr_epsilon, degree=matrix.degree)
+            reached, ranks = sparse_push_pagerank(
+                matrix.adjacency, nodes, weights, self.damping, self.ppr_epsilon, degree=matrix.degree
+            )
         else:
-            ranks = personalized_pagerank(matrix.transition, seeds, self.damping)
-        chunk_ranks = ranks[:n_chunks]
+            dense_seeds = np.zeros(matrix.size, dtype=np.float64)
+            dense_seeds[nodes] = weights
+            every = personalized_pagerank(matrix.transition, dense_seeds, self.damping)
+            reached = np.flatnonzero(every)
+            ranks = every[reached]
+        cut = int(np.searchsorted(reached, n_chunks))  # reached is ascending: chunks first, then entities
+        ranked_rows, chunk_ranks = reached[:cut], ranks[:cut]
         # Only chunks PageRank reached or dense retrieval found can score above 0: rank those, not every chunk.
         dense_rows = {matrix.chunk_index[cid]: score for cid, score in dense if cid in matrix.chunk_index}
         dense_at = np.fromiter(dense_rows, dtype=np.int64, count=len(dense_rows))
-        reached = chunk_ranks > 0
-        reached[dense_at] = True
-        rows = np.flatnonzero(reached)  # sorted, like the union of both sets
-        top = chunk_ranks.max()
-        row_scores = chunk_ranks[rows] / top if top > 0 else np.zeros(rows.size)
+        # The dense hits PageRank did not reach join the reached rows where they sort (few: no sort of the many).
+        at = np.searchsorted(ranked_rows, dense_at)
+        reached_too = at < cut
+        reached_too[reached_too] = ranked_rows[at[reached_too]] == dense_at[reached_too]
+        unreached = np.sort(dense_at[~reached_too])
+        slots = np.searchsorted(ranked_rows, unreached)
+        top = chunk_ranks.max() if cut else 0.0
+        rows = np.insert(ranked_rows, slots, unreached)  # ascending
+        row_scores = np.insert(chunk_ranks / top if top > 0 else np.zeros(cut), slots, 0.0)
         dense_scores = np.fromiter(dense_rows.values(), dtype=np.float64, count=len(dense_rows))
         np.add.at(row_scores, np.searchsorted(rows, dense_at), self.dense_mix * dense_scores)
         if self.bridge is not None:
@@ -259,6 +258,33 @@ class GraphRetriever:
         by_id = {matrix.chunk_ids[rows[i]]: float(row_scores[i]) for i in order}
         found = self.chunks.get_chunks(ids)
         return [RetrievedChunk(chunk=found[cid], score=by_id[cid], method="graph") for cid in ids if cid in found]
+
+    def _seed_weights(
+        self, matrix: EntityChunkGraph, dense: list[tuple[str, float]], linked: list[Entity]
+    ) -> dict[int, float]:
+        """The personalization, node -> weight (only the seeded nodes, never a vector over the whole graph): the
+        linked entities by specificity, summing to 1, plus the dense seed hits' normalised scores times
+        ``passage_weight``. Empty when no linked entity is in the graph."""
+        n_chunks = len(matrix.chunk_ids)
+        seeds: dict[int, float] = {}
+        for entity in linked:
+            node = matrix.entity_index.get(entity.id)
+            if node is not None:
+                seeds[node] = seeds.get(node, 0.0) + 1.0 / matrix.entity_chunk_counts[node - n_chunks]
+        if not seeds:
+            return seeds
+        entity_total = sum(seeds.values())
+        seeds = {node: weight / entity_total for node, weight in seeds.items()}
+        seed_hits = dense[: self.dense_seeds]
+        if seed_hits and self.passage_weight > 0:
+            scores = np.array([score for _, score in seed_hits], dtype=np.float64)
+            spread = scores.max() - scores.min()
+            normalised = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+            for (chunk_id, _), weight in zip(seed_hits, normalised, strict=True):
+                row = matrix.chunk_index.get(chunk_id)
+                if row is not None:
+                    seeds[row] = seeds.get(row, 0.0) + self.passage_weight * float(weight)
+        return seeds
 
     def _seeds(self, question: str, pool: int) -> tuple[list[tuple[str, float]], list[Entity]]:
         """The dense hits (top ``pool``, chunk ids and scores) and the linked entities of ``question``, found side by

@@ -41,7 +41,7 @@ from retrieval.faiss_index import FaissVectorIndex
 from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
 from retrieval.onnx_embedder import OnnxEmbedder
-from retrieval.pagerank import personalized_pagerank, push_pagerank
+from retrieval.pagerank import personalized_pagerank, sparse_push_pagerank
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 
 _SYLLABLES = ["ka", "lo", "mer", "ta", "vin", "dra", "sol", "qui", "ben", "tor", "ri", "zan", "pel", "gu", "os"]
@@ -253,8 +253,9 @@ def main() -> None:
                 seeds[matrix.entity_index[entity.id]] = 1.0
             if seeds.sum() == 0:
                 continue
+            nodes = np.flatnonzero(seeds)
             t5 = time.perf_counter()
-            push_pagerank(matrix.adjacency, seeds, 0.5, args.epsilon, degree=matrix.degree)
+            sparse_push_pagerank(matrix.adjacency, nodes, seeds[nodes], 0.5, args.epsilon, degree=matrix.degree)
             t6 = time.perf_counter()
             personalized_pagerank(matrix.transition, seeds, 0.5)
             t6b = time.perf_counter()

@@ -175,6 +175,44 @@ def test_a_variant_shares_the_matrix_and_title_index_and_ranks_like_a_fresh_retr
         base.variant(damping=1.5)
 
 
+@pytest.mark.parametrize("passage_weight", [0.0, 0.2])
+def test_scores_are_the_chunks_pagerank_over_the_top_one_plus_the_dense_mix(
+    bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder, passage_weight: float
+) -> None:
+    # The definition, over vectors as long as the graph: seeds = entities by specificity (normalised) plus the dense
+    # seed hits' min-max-normalised cosines times passage_weight; score = PageRank / the best chunk's + dense_mix *
+    # cosine. The retriever builds only the seeded and reached nodes; it must give the same ranking and scores,
+    # also to dense hits PageRank never reaches (passage_weight 0: the hobby passages share no entity).
+    base = build_retriever(load_settings(), bridge_store, embedder, "graph")
+    assert isinstance(base, GraphRetriever)
+    base.refresh()
+    matrix = base.matrix
+    chunks = len(matrix.chunk_ids)
+    dense = base.seed_retriever.dense_ids(QUESTION, max(base.dense_seeds, 10))
+    seeds = np.zeros(matrix.size)
+    for entity in base.linker.link(QUESTION):
+        node = matrix.entity_index[entity.id]
+        seeds[node] += 1.0 / matrix.entity_chunk_counts[node - chunks]
+    seeds /= seeds.sum()
+    cosines = np.array([score for _, score in dense[: base.dense_seeds]])
+    normalised = (cosines - cosines.min()) / (cosines.max() - cosines.min())
+    for (chunk_id, _), weight in zip(dense[: base.dense_seeds], normalised, strict=True):
+        seeds[matrix.chunk_index[chunk_id]] += passage_weight * weight
+    ranks = personalized_pagerank(matrix.transition, seeds, base.damping, max_iter=1000, tol=1e-15)[:chunks]
+    expected = ranks / ranks.max()
+    for chunk_id, cosine in dense:
+        expected[matrix.chunk_index[chunk_id]] += base.dense_mix * cosine
+    for epsilon in (0.0, 1e-12):  # exact power iteration, and a push fine enough to match it
+        retriever = base.variant(passage_weight=passage_weight, ppr_epsilon=epsilon, bridge=None)
+        hits = retriever.retrieve(QUESTION, top_k=chunks)
+        assert len(hits) == chunks
+        got = {h.chunk.id: h.score for h in hits}
+        assert [got[cid] for cid in matrix.chunk_ids] == pytest.approx(expected.tolist(), rel=1e-6, abs=1e-9)
+        assert [h.score for h in hits] == sorted(got.values(), reverse=True)
+    if passage_weight == 0.0:  # the case the retriever must handle apart: ranked, but never reached
+        assert any(ranks[matrix.chunk_index[cid]] == 0.0 for cid, _ in dense)
+
+
 def test_entities_are_linked_on_a_worker_thread_while_this_one_searches(
     bridge_store: KnowledgeStore, embedder: SentenceTransformerEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

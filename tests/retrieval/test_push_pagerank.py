@@ -16,7 +16,7 @@ from kg.linking import EntityLinker, word_trigrams
 from kg.networkx_store import NetworkxGraphStore
 from kg.offline_extractor import OfflineExtractor
 from retrieval.graph import EntityChunkGraph, GraphRetriever
-from retrieval.pagerank import personalized_pagerank, push_pagerank
+from retrieval.pagerank import personalized_pagerank, push_pagerank, sparse_push_pagerank
 
 MINI = Path(__file__).resolve().parents[1] / "evals" / "data" / "musique_mini"
 
@@ -102,6 +102,35 @@ def test_mass_at_a_node_without_edges_returns_to_the_seeds() -> None:
     assert approx == pytest.approx(exact, abs=1e-9)
     assert np.array_equal(push_pagerank(adjacency, seeds, 0.5, 1e-12, sparse_below=10**9), approx)
     assert approx.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_sparse_seeds_and_scores_are_the_dense_vectors_nonzero_entries(matrix: EntityChunkGraph) -> None:
+    rng = np.random.default_rng(23)
+    for _ in range(10):
+        seeds = _seeds(matrix, rng)
+        nodes = np.flatnonzero(seeds)
+        order = rng.permutation(nodes.size)  # seeds in any order
+        reached, scores = sparse_push_pagerank(
+            matrix.adjacency, nodes[order], seeds[nodes][order], 0.5, 1e-5, degree=matrix.degree
+        )
+        dense = push_pagerank(matrix.adjacency, seeds, 0.5, 1e-5, degree=matrix.degree)
+        assert np.array_equal(reached, np.flatnonzero(dense))  # ascending, every node with a positive score
+        assert np.all(scores > 0)
+        assert scores == pytest.approx(dense[reached], rel=1e-12)
+
+
+def test_sparse_push_rejects_bad_seeds(matrix: EntityChunkGraph) -> None:
+    push = sparse_push_pagerank
+    with pytest.raises(ValueError, match="distinct nodes"):
+        push(matrix.adjacency, np.array([3, 3]), np.array([1.0, 1.0]), 0.5, 1e-5)
+    with pytest.raises(ValueError, match="distinct nodes"):
+        push(matrix.adjacency, np.array([matrix.size]), np.array([1.0]), 0.5, 1e-5)
+    with pytest.raises(ValueError, match="one length"):
+        push(matrix.adjacency, np.array([1, 2]), np.array([1.0]), 0.5, 1e-5)
+    with pytest.raises(ValueError, match="none negative"):
+        push(matrix.adjacency, np.array([1, 2]), np.array([2.0, -1.0]), 0.5, 1e-5)
+    with pytest.raises(ValueError, match="positive weight"):
+        push(matrix.adjacency, np.array([], dtype=np.int64), np.array([]), 0.5, 1e-5)
 
 
 def test_push_rejects_bad_arguments(matrix: EntityChunkGraph) -> None:
