@@ -60,6 +60,7 @@ class OnnxEmbedder:
         self.max_length: int = int(model.max_seq_length)
         self._tokenizer = model.tokenizer
         self._input_names: list[str] = list(self._tokenizer(["probe"], return_tensors="np").keys())
+        self._single = _single_text_tokenizer(self._tokenizer, self.max_length, self._input_names)
         root = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "kgrag" / "onnx"
         key = _export_key(self.model_path, pooling_mode, normalize, self._input_names)
         self.onnx_path: Path = root / f"{self.model_name}-{key}.onnx"
@@ -120,15 +121,7 @@ class OnnxEmbedder:
         with self._lock:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                encoded = self._tokenizer(
-                    [items[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="np",
-                )
-                feeds = {name: np.asarray(encoded[name], dtype=np.int64) for name in self._input_names}
-                (vectors,) = self._session.run(["sentence_embedding"], feeds)
+                (vectors,) = self._session.run(["sentence_embedding"], self._feeds([items[i] for i in batch]))
                 if vectors.shape != (len(batch), self.dimension):
                     raise ConfigurationError(
                         f"the ONNX model {self.onnx_path} returned shape {vectors.shape}, "
@@ -137,6 +130,34 @@ class OnnxEmbedder:
                     )
                 result[batch] = vectors
         return result
+
+    def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """The model inputs for ``texts``: padded to the longest, truncated at ``max_length``.
+
+        One text (a question) is encoded by the Rust tokenizer directly: the transformers wrapper releases the GIL
+        around its batch encoding and must take it back afterwards, which costs the request ~1 ms while graph
+        mode's entity linking runs Python on another thread; the inputs are the same."""
+        if len(texts) == 1 and self._single is not None:
+            encoding = self._single.encode(texts[0])
+            columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
+                       "token_type_ids": encoding.type_ids}  # fmt: skip
+            return {name: np.asarray([columns[name]], dtype=np.int64) for name in self._input_names}
+        encoded = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        return {name: np.asarray(encoded[name], dtype=np.int64) for name in self._input_names}
+
+
+def _single_text_tokenizer(tokenizer: Any, max_length: int, input_names: list[str]) -> Any | None:
+    """A private copy of a fast tokenizer's Rust tokenizer that truncates at ``max_length`` and does not pad (what
+    the transformers call does for one text), or ``None`` for a slow tokenizer or inputs it does not give."""
+    backend = getattr(tokenizer, "_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    if backend is None or not set(input_names) <= {"input_ids", "attention_mask", "token_type_ids"}:
+        return None
+    from tokenizers import Tokenizer
+
+    single = Tokenizer.from_str(backend.to_str())  # its own truncation and padding state
+    single.enable_truncation(max_length)
+    single.no_padding()
+    return single
 
 
 def _exportable_chain(model: Any, path: Path) -> tuple[str, bool]:

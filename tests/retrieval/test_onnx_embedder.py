@@ -55,6 +55,28 @@ def test_batches_smaller_than_the_input_give_the_same_vectors(onnx_cache: Path, 
     np.testing.assert_allclose(small_batches.embed(TEXTS), onnx_embedder.embed(TEXTS), atol=1e-5)
 
 
+def test_one_text_is_tokenized_like_the_transformers_tokenizer_and_embeds_like_a_batch(
+    onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
+) -> None:
+    # One text (a question) skips the transformers wrapper; its inputs must be exactly the wrapper's, truncation of
+    # the long text at the model's 256 tokens included, and its vector that of the same text in a batch.
+    texts = [*TEXTS, "  spaces  around ", "Ünïcödé naïve café — 東京 🚀", "Who was born in Varnholm?\nAnd where?"]
+    assert onnx_embedder._single is not None
+    for text in texts:
+        single = onnx_embedder._feeds([text])
+        wrapper = onnx_embedder._tokenizer(
+            [text], padding=True, truncation=True, max_length=onnx_embedder.max_length, return_tensors="np"
+        )
+        assert set(single) == set(onnx_embedder._input_names)
+        for name, values in single.items():
+            assert values.dtype == np.int64
+            assert values.tolist() == wrapper[name].tolist(), (text, name)
+    assert onnx_embedder._feeds([TEXTS[2]])["input_ids"].shape == (1, 256)
+    one_by_one = np.vstack([onnx_embedder.embed([text]) for text in texts])
+    np.testing.assert_allclose(one_by_one, onnx_embedder.embed(texts), atol=1e-5)
+    assert ((one_by_one * embedder.embed(texts)).sum(axis=1) > 0.9999).all()
+
+
 def test_the_export_is_cached_and_reused(onnx_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
     assert onnx_embedder.onnx_path.parent == onnx_cache
     assert onnx_embedder.onnx_path.is_file()
