@@ -230,9 +230,9 @@ class GraphRetriever:
                 matrix.adjacency, nodes, weights, self.damping, self.ppr_epsilon, degree=matrix.degree
             )
         else:
-            dense_seeds = np.zeros(matrix.size, dtype=np.float64)
-            dense_seeds[nodes] = weights
-            every = personalized_pagerank(matrix.transition, dense_seeds, self.damping)
+            seed_vector = np.zeros(matrix.size, dtype=np.float64)
+            seed_vector[nodes] = weights
+            every = personalized_pagerank(matrix.transition, seed_vector, self.damping)
             reached = np.flatnonzero(every)
             ranks = every[reached]
         cut = int(np.searchsorted(reached, n_chunks))  # reached is ascending: chunks first, then entities

@@ -24,6 +24,8 @@ _OPSET = 17
 #: Bump when the exported graph changes, so cached exports are rebuilt.
 _EXPORT_FORMAT = 1
 _POOLING_MODES = ("mean", "cls", "max")
+#: Model input name -> the field of a ``tokenizers.Encoding`` that gives it (for one text, see ``OnnxEmbedder._feeds``).
+_ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
 class OnnxEmbedder:
@@ -139,9 +141,10 @@ class OnnxEmbedder:
         mode's entity linking runs Python on another thread; the inputs are the same."""
         if len(texts) == 1 and self._single is not None:
             encoding = self._single.encode(texts[0])
-            columns = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask,
-                       "token_type_ids": encoding.type_ids}  # fmt: skip
-            return {name: np.asarray([columns[name]], dtype=np.int64) for name in self._input_names}
+            return {
+                name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
+                for name in self._input_names
+            }
         encoded = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
         return {name: np.asarray(encoded[name], dtype=np.int64) for name in self._input_names}
 
@@ -150,7 +153,7 @@ def _single_text_tokenizer(tokenizer: Any, max_length: int, input_names: list[st
     """A private copy of a fast tokenizer's Rust tokenizer that truncates at ``max_length`` and does not pad (what
     the transformers call does for one text), or ``None`` for a slow tokenizer or inputs it does not give."""
     backend = getattr(tokenizer, "_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
-    if backend is None or not set(input_names) <= {"input_ids", "attention_mask", "token_type_ids"}:
+    if backend is None or not set(input_names) <= _ENCODING_FIELDS.keys():
         return None
     from tokenizers import Tokenizer
 

@@ -108,7 +108,12 @@ def sparse_push_pagerank(
     residual = np.zeros(n, dtype=np.float64)  # zero pages until written: only touched nodes are ever read
     residual[nodes] = restart
     threshold: np.ndarray | None = None  # epsilon * max(degree, 1) of every node, for the first large round
-    active = nodes[restart > epsilon * np.maximum(deg[nodes], 1.0)]
+
+    def over_threshold(candidates: np.ndarray) -> np.ndarray:
+        """The ``candidates`` whose residual exceeds ``epsilon * max(degree, 1)``."""
+        return candidates[residual[candidates] > epsilon * np.maximum(deg[candidates], 1.0)]
+
+    active = over_threshold(nodes)
     pushed: list[np.ndarray] = []
     kept: list[np.ndarray] = []
     for _ in range(max_rounds):
@@ -137,8 +142,7 @@ def sparse_push_pagerank(
             touched, slot = np.unique(neighbours, return_inverse=True)
             residual[touched] += np.bincount(slot, weights=shares, minlength=touched.size)
             # Only they (and the seeds, when mass returned) can have crossed their threshold.
-            candidates = np.union1d(touched, nodes) if returned else touched
-            active = candidates[residual[candidates] > epsilon * np.maximum(deg[candidates], 1.0)]
+            active = over_threshold(np.union1d(touched, nodes) if returned else touched)
         else:
             if threshold is None:
                 threshold = epsilon * np.maximum(deg, 1.0)
