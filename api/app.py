@@ -46,8 +46,10 @@ class Health(BaseModel):
 
 def _open(state: AppState) -> None:
     from core.llm import ModelClient
-    from pipelines.conversation import QuestionRewriter
-    from pipelines.factory import build_answer_service, build_audit, load_embedder, open_store, prompt_registry
+    from pipelines.answer.conversation import QuestionRewriter
+    from pipelines.compose.answer import build_answer_service
+    from pipelines.compose.models import load_embedder, prompt_registry
+    from pipelines.compose.stores import build_audit, open_store
 
     try:
         embedder = state.embedder = state.embedder or load_embedder(state.settings)

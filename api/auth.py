@@ -7,19 +7,14 @@ Roles: ``chat`` (answer and chat endpoints), ``compliance`` (answers, provenance
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 
 from fastapi import Request
 
+from core.apikeys import hash_key
 from core.errors import AuthenticationError, PermissionDeniedError
 from core.settings import ApiKey, ApiRole
-
-
-def hash_key(key: str) -> str:
-    """The value to put in settings for a key: hex sha256 of its UTF-8 bytes."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 class KeyRing:

@@ -31,8 +31,8 @@ from api.auth import require
 from api.state import answer_service, app_state, question_rewriter
 from core.errors import InputError, KgragError, ModelNotFoundError
 from core.types import AnswerRecord, Citation, FactCitation
-from pipelines.answer import AnswerService
-from pipelines.conversation import QuestionRewriter, Rewrite, Turn
+from pipelines.answer.conversation import QuestionRewriter, Rewrite, Turn
+from pipelines.answer.service import AnswerService
 
 MODEL_PREFIX = "kgrag-"
 STREAM_PIECE_CHARS = 24

@@ -16,8 +16,9 @@ from api.state import audit_store
 from core.errors import InputError
 from core.settings import ApiKey
 from core.types import AnswerRecord, GateDecision
-from pipelines.audit_store import AnswerSummary, Review, ReviewDecision, SqlAuditStore
-from pipelines.provenance import ProvenanceGraph, build_graph, to_graphml
+from pipelines.answer.provenance import ProvenanceGraph, build_graph, to_graphml
+from pipelines.store.base import AnswerSummary, Review, ReviewDecision
+from pipelines.store.sql_audit import SqlAuditStore
 
 MAX_PAGE = 500
 MAX_EXPORT = 100_000

@@ -3,7 +3,7 @@ and read the indexed documents, follow the jobs.
 
 ``POST /v1/documents`` checks and stores the upload under ``<store>/uploads/`` before it answers ``202`` with the
 job and ``Location: /v1/jobs/{id}``; a worker thread then ingests it with the same code and lock as
-``kgrag ingest`` (see :mod:`pipelines.document_jobs`). ``DELETE /v1/documents/{id}`` is a job too (it publishes a
+``kgrag ingest`` (see :mod:`pipelines.jobs.documents`). ``DELETE /v1/documents/{id}`` is a job too (it publishes a
 new snapshot, like ``kgrag delete``). Answers follow the new snapshot from the next request on.
 """
 
@@ -23,9 +23,11 @@ from starlette.datastructures import UploadFile
 from api.auth import require
 from api.state import AppState, app_state, reopen_if_newer
 from core.errors import DocumentNotFoundError, InputError, KgragError, UnsupportedMediaTypeError
-from pipelines.document_jobs import DocumentJobs, UploadArea, UploadedFile
-from pipelines.jobs import JobRecord, JobRunner, JobStatus, SqliteJobStore
-from pipelines.store import KnowledgeStore
+from pipelines.compose.jobs import document_jobs
+from pipelines.jobs.documents import UploadArea, UploadedFile
+from pipelines.jobs.records import JobRecord, JobStatus, SqliteJobStore
+from pipelines.jobs.runner import JobRunner
+from pipelines.store.knowledge import KnowledgeStore
 
 log = logging.getLogger("kgrag.api")
 MAX_PAGE = 500
@@ -104,7 +106,7 @@ class DocumentServices:
 
 def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServices:
     """Open the job store, mark jobs interrupted by a previous stop failed, and start the worker."""
-    from pipelines.factory import load_embedder
+    from pipelines.compose.models import load_embedder
 
     settings = state.settings
 
@@ -121,7 +123,7 @@ def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServ
             reopen_if_newer(state)
 
     jobs = SqliteJobStore(settings.store_dir / "jobs.sqlite")
-    runner = JobRunner(jobs, DocumentJobs(settings, embedder), on_finished=finished)
+    runner = JobRunner(jobs, document_jobs(settings, embedder), on_finished=finished)
     runner.start()
     return DocumentServices(jobs=jobs, runner=runner, uploads=UploadArea(settings.store_dir), opener=opener)
 

@@ -21,7 +21,7 @@ from api.state import audit_store
 from core.errors import InputError, ReviewConflictError
 from core.settings import ApiKey
 from core.types import AnswerRecord, Citation
-from pipelines.audit_store import Review, ReviewDecision
+from pipelines.store.base import Review, ReviewDecision
 from prompts.constants import ABSTENTION_TEXT
 
 AnswerState = Literal["released", "pending", "approved", "rejected", "abstained"]

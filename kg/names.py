@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.text import word_set
+
 #: Prefix of entity node ids in every graph store.
 ENTITY_PREFIX = "ent:"
 
@@ -15,12 +17,8 @@ _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
 _NON_WORD = re.compile(r"[\W_]+")
 
 
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
 #: Common English function words: never linked on their own, never the edge of a fuzzy-matched span.
-STOPWORDS = _word_set(
+STOPWORDS = word_set(
     """
     a about above after again against all also am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have having

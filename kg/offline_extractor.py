@@ -9,13 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.text import split_sentences, word_set
 from core.types import Chunk, Entity, Extraction, Fact, Mention
 from kg.names import entity_id, normalize_name
-
-
-def _word_set(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
 
 #: Lowercase words allowed inside a capitalised run ("University of Chicago", "Ludwig van Beethoven").
 CONNECTORS = frozenset(
@@ -23,7 +19,7 @@ CONNECTORS = frozenset(
 )
 
 #: Capitalised only because they start a sentence: dropped from the start of a sentence-initial run.
-SENTENCE_STARTERS = _word_set(
+SENTENCE_STARTERS = word_set(
     """
     The A An In On At He She It They We I You This That These Those His Her Its Their Our My There Here After
     Before During When While As By For From With Of To Since Although Though However Also But And Or If Some
@@ -40,12 +36,7 @@ SENTENCE_STARTERS = _word_set(
 #: Most words allowed between two entities for the words to become a fact's predicate.
 MAX_PREDICATE_WORDS = 6
 
-_ABBREVIATIONS = _word_set("mr mrs ms dr st jr sr prof gen col lt sgt capt rev hon vs no vol fig ft mt")
 
-# A sentence ends at . ! or ? (plus closing quotes/brackets and Wikipedia notes such as "[citation needed]")
-# followed by whitespace and a character that is not a lowercase letter.
-_SENTENCE_END = re.compile(r"[.!?]+(?:\[[^\]\n]{0,40}\])*[\"'\u201d\u2019)\]]*(?=\s+[^\sa-z])")
-_WORD_BEFORE = re.compile(r"([\w.]+)$")
 # Tokens: initials/abbreviations ("U.S.", "D."), or words with inner hyphens/apostrophes.
 _TOKEN = re.compile(r"(?:[A-Z]\.)+(?![\w])|\w+(?:['\u2019\-]\w+)*")
 _YEAR = re.compile(r"^(?:1\d{3}|20\d{2})$")
@@ -66,32 +57,6 @@ class Span:
     end: int
     name: str
     type: str
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each sentence, whitespace-trimmed; abbreviations and initials do not end one."""
-    spans: list[tuple[int, int]] = []
-    begin = 0
-    for match in _SENTENCE_END.finditer(text):
-        before = _WORD_BEFORE.search(text, max(0, match.start() - 40), match.start())
-        if match.group().startswith(".") and before is not None:
-            word = before.group(1)
-            bare = word.rstrip(".")
-            if (len(bare) == 1 and bare.isupper()) or "." in bare or bare.casefold() in _ABBREVIATIONS:
-                continue
-        _append_trimmed(text, begin, match.end(), spans)
-        begin = match.end()
-    _append_trimmed(text, begin, len(text), spans)
-    return spans
-
-
-def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if end > start:
-        spans.append((start, end))
 
 
 def _is_capitalised(token: str) -> bool:

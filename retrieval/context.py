@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ConfigurationError
+from core.text import split_sentences
 from core.types import Fact, RetrievedChunk
-from kg.offline_extractor import split_sentences
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 

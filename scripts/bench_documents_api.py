@@ -46,7 +46,9 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kgrag-bench-docs-"))
     store = work / "store"
-    from pipelines.factory import build_ingestor, load_embedder, open_store
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.models import load_embedder
+    from pipelines.compose.stores import open_store
 
     base = load_settings(store_dir=store)
     embedder = load_embedder(base)

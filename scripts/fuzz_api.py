@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.app import create_app  # noqa: E402
-from api.auth import hash_key  # noqa: E402
+from core.apikeys import hash_key  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
@@ -37,7 +37,9 @@ KEY = "fuzz-admin-key"
 
 
 def ingest(store: Path) -> None:
-    from pipelines.factory import build_ingestor, load_embedder, open_store
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.models import load_embedder
+    from pipelines.compose.stores import open_store
 
     settings = load_settings(store_dir=store)
     embedder = load_embedder(settings)

@@ -117,7 +117,8 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 def sample_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  # type: ignore[no-untyped-def]
     """A store with data/ ingested (offline extractor), shared read-only by answer tests."""
     from core.settings import load_settings
-    from pipelines.factory import build_ingestor, open_store
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.stores import open_store
 
     root = tmp_path_factory.mktemp("sample-store")
     settings = load_settings(store_dir=root)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.auth import hash_key
+from core.apikeys import hash_key
 
 CHAT, COMPLIANCE, ADMIN = "chat-key-1", "compliance-key-2", "admin-key-3"
 

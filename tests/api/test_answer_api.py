@@ -141,7 +141,8 @@ def test_api_switches_to_the_snapshot_ingestion_published(live_api, tmp_path: Pa
     import shutil
 
     from core.settings import load_settings
-    from pipelines.factory import build_ingestor, open_store
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.stores import open_store
     from tests.conftest import DATA_DIR
 
     src = tmp_path / "src"

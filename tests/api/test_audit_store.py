@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from core.errors import AnswerNotFoundError, ConfigurationError, InputError
 from core.types import AnswerRecord, Citation, Document, GateRecord, PromptRef, Provenance, WorkflowRef
-from pipelines.audit_store import SourceSnapshot, SqlAuditStore, SqliteAuditStore
+from pipelines.store.base import SourceSnapshot
+from pipelines.store.sql_audit import SqlAuditStore, SqliteAuditStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import COMPLIANCE, bearer, key_settings
 from tests.api.postgres import PG_BIN, postgres_server

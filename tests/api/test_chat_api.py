@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from core.types import AnswerRecord
-from pipelines.conversation import QuestionRewriter, Turn
+from pipelines.answer.conversation import QuestionRewriter, Turn
 from prompts.registry import FilePromptRegistry
 from tests.api.conftest import settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings

@@ -15,8 +15,8 @@ import networkx as nx
 import pytest
 
 from core.types import AnswerRecord
-from pipelines.audit_store import SqliteAuditStore
-from pipelines.provenance import build_graph
+from pipelines.answer.provenance import build_graph
+from pipelines.store.sql_audit import SqliteAuditStore
 from tests.api.conftest import settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings
 from tests.api.test_answer_api import assert_problem

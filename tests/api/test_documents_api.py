@@ -16,8 +16,10 @@ import pytest
 
 from core.settings import Settings
 from core.types import AnswerRecord
-from pipelines.document_jobs import DocumentJobs, UploadArea
-from pipelines.jobs import JobRecord, JobRunner, SqliteJobStore, now_iso
+from pipelines.compose.jobs import document_jobs
+from pipelines.jobs.documents import UploadArea
+from pipelines.jobs.records import JobRecord, SqliteJobStore, now_iso
+from pipelines.jobs.runner import JobRunner
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
@@ -163,7 +165,7 @@ def test_uploads_are_validated_with_clear_problems(live_api, sample_store: Path,
 
 def _hold_lock(store: Path) -> subprocess.Popen[str]:
     code = (
-        "import sys, time; from pathlib import Path; from pipelines.locking import IngestLock; "
+        "import sys, time; from pathlib import Path; from pipelines.ingest.locking import IngestLock; "
         "lock = IngestLock(Path(sys.argv[1]) / 'ingest.lock', purpose='ingest'); lock.acquire(); "
         "print('held', flush=True); time.sleep(120)"
     )
@@ -204,7 +206,7 @@ def test_job_gives_up_on_a_held_lock_with_a_clear_message(sample_store: Path, tm
         settings = admin_settings(root, tmp_path, jobs={"lock_wait_s": 0.5})
         jobs = SqliteJobStore(tmp_path / "jobs.sqlite")
         record = JobRecord(job_id="j1", kind="ingest", documents=["note"], created_at=now_iso())
-        runner = JobRunner(jobs, DocumentJobs(settings, lambda: embedder, poll_s=0.1))
+        runner = JobRunner(jobs, document_jobs(settings, lambda: embedder, poll_s=0.1))
         runner._run(record)
     finally:
         holder.kill()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.types import AnswerRecord
-from pipelines.answer import REVIEW_TEXT
-from pipelines.audit_store import SqlAuditStore
+from pipelines.answer.service import REVIEW_TEXT
+from pipelines.store.sql_audit import SqlAuditStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings
 from tests.api.test_answer_api import assert_problem

@@ -11,8 +11,8 @@ import jinja2
 import pytest
 import yaml
 
+from core.text import split_sentences
 from core.types import Chunk, Document, sha256_text
-from kg.offline_extractor import split_sentences
 from prompts.base import PromptTemplate, RenderedPrompt
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from kg.neo4j_store import Neo4jGraphStore
 from kg.networkx_store import NetworkxGraphStore
-from pipelines.cli import app
-from pipelines.cli_graph import embedded_graph
+from pipelines.cli.graph import embedded_graph
+from pipelines.cli.main import app
 from tests.kg.conftest import BoltServer
 
 runner = CliRunner()

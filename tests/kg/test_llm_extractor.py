@@ -177,7 +177,7 @@ def test_qwen_extracts_entities_and_located_relation(qwen_client: ModelClient) -
 def test_ingestion_builds_the_extractor_with_its_own_output_budget(smol_server) -> None:  # type: ignore[no-untyped-def]
     """The answer model's 256 tokens cut extraction JSON off mid-string: extraction has its own budget."""
     from core.settings import load_settings
-    from pipelines.factory import build_extractor
+    from pipelines.compose.ingest import build_extractor
 
     settings = load_settings(
         llm_base_url=smol_server.base_url, llm_model=smol_server.name, extraction={"extractor": "llm"}

@@ -115,8 +115,9 @@ def test_ingestion_writes_the_graph_to_the_configured_bolt_database(
 ) -> None:
     """KGRAG_GRAPH__BACKEND=neo4j: ingesting data/ fills the Bolt database with the graph the embedded store gets."""
     from core.settings import load_settings
-    from pipelines.cli_graph import embedded_graph
-    from pipelines.factory import build_ingestor, open_store
+    from pipelines.cli.graph import embedded_graph
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.stores import open_store
     from tests.conftest import DATA_DIR
 
     graph = GraphSettings(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+from core.text import split_sentences
 from core.types import Extraction
 from kg.names import entity_id, normalize_name
-from kg.offline_extractor import OfflineExtractor, split_sentences
+from kg.offline_extractor import OfflineExtractor
 from tests.kg.helpers import musique_records, single_chunk
 
 

@@ -10,16 +10,7 @@ import pytest
 from core.types import Entity, Extraction, Fact, Mention
 from kg.names import entity_id
 from kg.networkx_store import NetworkxGraphStore
-from kg.resolution import (
-    Candidate,
-    EntityResolver,
-    candidates,
-    load_merges,
-    resolve,
-    save_merges,
-    strip_titles,
-    undo,
-)
+from kg.resolution import Candidate, EntityResolver, candidates, load_merges, resolve, save_merges, strip_titles, undo
 from tests.kg.helpers import chunk_document, make_document
 
 OBAMA, BARACK, PRESIDENT = entity_id("Obama"), entity_id("Barack Obama"), entity_id("President Obama")

@@ -10,8 +10,7 @@ import pytest
 
 from core.errors import PromptError
 from core.types import AnswerRecord, GateRecord, PromptRef, Provenance, WorkflowRef
-from pipelines.audit_store import SqliteAuditStore
-from pipelines.workflow_golden import recent_outcomes
+from pipelines.store.sql_audit import SqliteAuditStore, recent_outcomes
 from prompts.registry import FilePromptRegistry
 from prompts.rollback import ROLLBACK_ACTOR, Outcome, RollbackMonitor, RollbackPolicy, decide
 from tests.prompt_copies import registry_with_answer_v2

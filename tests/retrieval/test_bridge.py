@@ -10,8 +10,10 @@ import pytest
 from core.errors import ConfigurationError
 from core.settings import Settings, load_settings
 from core.types import Chunk, sha256_text
-from pipelines.factory import build_ingestor, build_retriever, open_store
-from pipelines.store import KnowledgeStore
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.retrieval import build_retriever
+from pipelines.compose.stores import open_store
+from pipelines.store.knowledge import KnowledgeStore
 from retrieval.bridge import TitleBridge, TitleIndex
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.graph import GraphRetriever

@@ -9,8 +9,10 @@ import pytest
 
 from core.settings import Settings, load_settings
 from core.types import Chunk, Fact, GraphContext, RetrievedChunk, sha256_text
-from pipelines.answer import AssembleContextStep
-from pipelines.factory import build_answer_service, build_ingestor, open_store
+from pipelines.answer.steps import AssembleContextStep
+from pipelines.compose.answer import build_answer_service
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.stores import open_store
 from prompts.registry import FilePromptRegistry
 from retrieval.context import ContextAssembler
 from tests.conftest import RunningModelServer

@@ -15,8 +15,10 @@ import scipy.sparse as sp
 from core.errors import ConfigurationError, InputError
 from core.settings import load_settings
 from core.types import Entity
-from pipelines.factory import build_ingestor, build_retriever, open_store
-from pipelines.store import KnowledgeStore
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.retrieval import build_retriever
+from pipelines.compose.stores import open_store
+from pipelines.store.knowledge import KnowledgeStore
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.graph import GraphRetriever, personalized_pagerank
 from retrieval.hybrid import HybridRetriever

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import ConfigurationError, InputError
 from core.settings import EmbeddingSettings, Settings
-from pipelines.factory import load_embedder
+from pipelines.compose.models import load_embedder
 from retrieval.embedder import SentenceTransformerEmbedder, default_model_path
 from retrieval.onnx_embedder import OnnxEmbedder
 
@@ -169,7 +169,9 @@ def test_the_int8_query_encoder_is_close_faster_to_load_again_and_finds_the_same
 
 
 def test_retrievers_embed_questions_with_the_int8_encoder_unless_switched_off(tmp_path: Path) -> None:
-    from pipelines.factory import build_ingestor, build_retriever, open_store
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.retrieval import build_retriever
+    from pipelines.compose.stores import open_store
 
     settings = Settings(store_dir=tmp_path / "store", embedding=EmbeddingSettings(onnx_cache_dir=tmp_path / "onnx"))
     embedder = load_embedder(settings)

@@ -1,0 +1,211 @@
+"""The answer workflow: check the question against the prompt's guardrails, retrieve and fetch graph context
+(concurrently), assemble the versioned prompt, generate, gate (output guardrails first), retry with the strict prompt
+if the gate failed, and record the provenance before the answer is returned.
+
+The workflow itself is declared in ``pipelines/workflows/answer.yaml``; this module supplies its components.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from core.errors import InputError
+from core.llm import ModelClient
+from core.types import (
+    AnswerRecord,
+    ConversationRef,
+    FactCitation,
+    GateRecord,
+    Provenance,
+    RetrievalRef,
+    WorkflowRef,
+)
+from evals.gate.base import AnswerGate
+from kg.graph_context import GraphContextBuilder
+from pipelines.answer.citations import align_citations
+from pipelines.answer.decision import finalise as finalise_gate
+from pipelines.answer.rollback import AutoRollback
+from pipelines.answer.steps import (
+    AssembleContextStep,
+    AssembledContext,
+    GateOutcome,
+    GateStep,
+    GenerateStep,
+    Generation,
+    GraphContextStep,
+    GuardedQuestion,
+    GuardInputStep,
+    RetrieveStep,
+)
+from pipelines.store.base import AuditStore
+from pipelines.workflow.engine import CompiledWorkflow, WorkflowRun
+from pipelines.workflow.spec import WorkflowSpec, default_workflows_dir
+from prompts.base import PromptRegistry
+from prompts.constants import ABSTENTION_TEXT
+from prompts.guardrails import summarise
+from retrieval.base import ChunkStore, Retriever
+from retrieval.context import ContextAssembler
+
+WORKFLOW_NAME = "answer"
+REVIEW_TEXT = "This answer is being held for human review before release."
+BLOCKED_TEXT = "This question was blocked by a guardrail and was not answered."
+STRICT_STEPS = ("assemble_strict", "generate_strict", "gate_strict")
+
+
+class AnswerService:
+    """Answers questions through the declared answer workflow and stores each record before returning it."""
+
+    def __init__(
+        self,
+        *,
+        retriever: Retriever,
+        graph_context: GraphContextBuilder,
+        chunks: ChunkStore,
+        registry: PromptRegistry,
+        client: ModelClient,
+        gate: AnswerGate,
+        audit: AuditStore,
+        prompt_label: str = "production",
+        top_k: int = 5,
+        graph_chunks: int = 2,
+        max_facts: int = 10,
+        max_question_chars: int = 2000,
+        model_timeout_s: float = 600.0,
+        gate_timeout_s: float = 1200.0,
+        strict_retry: bool = False,
+        strict_prompt: str = "answer_strict",
+        context_budget_tokens: int | None = None,
+        rollback: AutoRollback | None = None,
+    ) -> None:
+        self.audit = audit
+        self.rollback = rollback
+        assembler = ContextAssembler(context_budget_tokens, max_facts=max_facts) if context_budget_tokens else None
+        self.max_question_chars = max_question_chars
+        self.registry = registry
+        self.prompt_label = prompt_label
+        guardrails = registry.guardrails("answer")
+        strict_guardrails = registry.guardrails(strict_prompt) if strict_retry else None
+        spec = WorkflowSpec.load(default_workflows_dir() / "answer.yaml")
+        if not strict_retry:
+            spec = spec.without(STRICT_STEPS, version_suffix="-no-strict-retry")
+        components = {
+            "guard_input": GuardInputStep(guardrails),
+            "retrieve": RetrieveStep(retriever, top_k),
+            "graph_context": GraphContextStep(graph_context, chunks),
+            "assemble": AssembleContextStep(
+                registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails, assembler=assembler
+            ),
+            "generate": GenerateStep(client),
+            "gate": GateStep(gate, guardrails),
+            "assemble_strict": AssembleContextStep(
+                registry,
+                prompt_label,
+                graph_chunks,
+                max_facts,
+                prompt=strict_prompt,
+                guardrails=strict_guardrails,
+                assembler=assembler,
+            ),
+            "gate_strict": GateStep(gate, strict_guardrails),
+        }
+        timeouts = {"generate": model_timeout_s, "gate": gate_timeout_s}
+        if strict_retry:
+            timeouts |= {"generate_strict": model_timeout_s, "gate_strict": gate_timeout_s}
+        self.workflow: CompiledWorkflow = spec.build(components, timeouts=timeouts)
+
+    def validate_question(self, question: str) -> str:
+        cleaned = question.strip() if isinstance(question, str) else ""
+        if not cleaned:
+            raise InputError("the question is empty", hint="ask a question in plain words")
+        if len(cleaned) > self.max_question_chars:
+            raise InputError(
+                f"the question is {len(cleaned)} characters long; the limit is {self.max_question_chars}",
+                hint="shorten the question",
+            )
+        return cleaned
+
+    def answer(self, question: str, *, conversation: ConversationRef | None = None) -> AnswerRecord:
+        """Answer one question; the returned record has already been written to the audit store.
+
+        ``conversation`` (chat requests) is recorded in the provenance: the original message and its rewrite.
+        """
+        question = self.validate_question(question)
+        answer_id = uuid.uuid4().hex
+        run = self.workflow.run({"question": question, "request_id": answer_id})
+        record = self._record(answer_id, run)
+        if conversation is not None:
+            record.provenance.conversation = conversation
+        self.audit.save(record)
+        if self.rollback is not None:
+            self.rollback.observe(record)
+        return record
+
+    def _record(self, answer_id: str, run: WorkflowRun) -> AnswerRecord:
+        guarded = run.output("guard_input", GuardedQuestion)
+        assembled: AssembledContext | None = run.maybe("assemble_strict", AssembledContext) or run.maybe(
+            "assemble", AssembledContext
+        )
+        generation: Generation | None = run.maybe("generate_strict", Generation) or run.maybe("generate", Generation)
+        outcome: GateOutcome | None = run.maybe("gate_strict", GateOutcome) or run.maybe("gate", GateOutcome)
+        violations = list(guarded.violations)
+        for step in ("assemble", "gate", *STRICT_STEPS):
+            value = run.outputs.get(step)
+            violations += getattr(value, "violations", [])
+        if guarded.blocked:
+            gate = GateRecord(decision="abstained", reason="blocked by guardrail: " + summarise(guarded.violations))
+        elif outcome is None:
+            gate = GateRecord(decision="abstained", reason="no passages found: the model was not called")
+        else:
+            gate = outcome.record
+            reviewing = [v for v in violations if v.action == "review"]
+            if gate.decision == "released" and reviewing:
+                gate = gate.model_copy(
+                    update={"decision": "review", "reason": f"{gate.reason}; guardrail: {summarise(reviewing)}"}
+                )
+        gate = finalise_gate(gate, run, guarded.question, blocked=guarded.blocked)
+        draft = generation.text if generation is not None else ""
+        if gate.decision == "released" and assembled is not None:
+            text, citations = align_citations(draft, assembled.passages)
+        elif gate.decision == "review":
+            text, citations = REVIEW_TEXT, []
+        else:
+            text, citations = (BLOCKED_TEXT if guarded.blocked else ABSTENTION_TEXT), []
+        prompt = (
+            assembled.prompt.template
+            if assembled is not None
+            else self.registry.resolve("answer", self.prompt_label, request_id=answer_id).ref()
+        )
+        first = run.maybe("assemble", AssembledContext) if gate.retried else None
+        return AnswerRecord(
+            answer_id=answer_id,
+            question=guarded.question,
+            answer=text,
+            citations=citations,
+            facts=[
+                FactCitation(subject=f.subject, predicate=f.predicate, object=f.object, chunk_id=f.chunk_id)
+                for f in (assembled.facts if assembled is not None else [])
+            ],
+            provenance=Provenance(
+                prompt=prompt,
+                workflow=WorkflowRef(name=self.workflow.name, version=self.workflow.version),
+                model=generation.model if generation is not None else "",
+                retrieval=[
+                    RetrievalRef(
+                        chunk_id=p.chunk.id,
+                        score=round(p.score, 6),
+                        method=p.method,
+                        start=p.chunk.start,
+                        end=p.chunk.end,
+                    )
+                    for p in (assembled.passages if assembled is not None else [])
+                ],
+                gate=gate,
+                trace=run.trace,
+                draft=draft,
+                guardrails=violations,
+                prompt_label=self.prompt_label,
+                first_prompt=first.prompt.template if first is not None else None,
+            ),
+            created_at=datetime.now(UTC).isoformat(),
+        )

@@ -1,0 +1,260 @@
+"""The answer workflow's steps: small typed classes, each with a pydantic output, wired by
+pipelines/workflow/definitions/answer.yaml."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from core.llm import ModelClient
+from core.types import (
+    Fact,
+    GateRecord,
+    GraphContext,
+    GuardrailViolation,
+    RetrievedChunk,
+)
+from evals.gate.base import AnswerGate
+from kg.graph_context import GraphContextBuilder
+from pipelines.answer.citations import align_citations
+from prompts.abstention import is_abstention
+from prompts.base import PromptRegistry, RenderedPrompt
+from prompts.guardrails import Guardrails, summarise
+from retrieval.base import ChunkStore, Retriever
+from retrieval.context import ContextAssembler
+
+
+class GuardedQuestion(BaseModel):
+    """The question after the input guardrails (possibly sanitised) and what they found."""
+
+    question: str
+    violations: list[GuardrailViolation]
+    blocked: bool
+
+
+class Passages(BaseModel):
+    """Chunks found by retrieval."""
+
+    items: list[RetrievedChunk]
+
+
+class GraphFindings(BaseModel):
+    """Graph context and the chunks it points to."""
+
+    context: GraphContext
+    chunks: list[RetrievedChunk]
+
+
+class AssembledContext(BaseModel):
+    """The rendered prompt and exactly the passages and facts it shows the model, in citation order."""
+
+    prompt: RenderedPrompt
+    passages: list[RetrievedChunk]
+    facts: list[Fact]
+    violations: list[GuardrailViolation] = []
+
+
+class Generation(BaseModel):
+    """The model's draft answer."""
+
+    text: str
+    model: str
+
+
+class GateOutcome(BaseModel):
+    """The gate's record for the draft, the output guardrails that fired, and whether a strict retry may help."""
+
+    record: GateRecord
+    violations: list[GuardrailViolation] = []
+    retryable: bool = False
+
+
+class GuardInputStep:
+    """Input guardrails on the question: a blocking violation stops retrieval and generation (branch)."""
+
+    def __init__(self, guardrails: Guardrails | None) -> None:
+        self.guardrails = guardrails
+
+    def run(self, question: str) -> GuardedQuestion:
+        if self.guardrails is None:
+            return GuardedQuestion(question=question, violations=[], blocked=False)
+        check = self.guardrails.check_question(question)
+        return GuardedQuestion(question=check.question, violations=check.violations, blocked=check.blocked)
+
+
+class RetrieveStep:
+    """Hybrid retrieval of the top passages for the question."""
+
+    def __init__(self, retriever: Retriever, top_k: int) -> None:
+        self.retriever = retriever
+        self.top_k = top_k
+
+    def run(self, question: str) -> Passages:
+        return Passages(items=self.retriever.retrieve(question, top_k=self.top_k))
+
+
+class GraphContextStep:
+    """Entities linked from the question, their facts, and the chunks that mention them."""
+
+    def __init__(self, builder: GraphContextBuilder, chunks: ChunkStore) -> None:
+        self.builder = builder
+        self.chunks = chunks
+
+    def run(self, question: str) -> GraphFindings:
+        context = self.builder.build(question)
+        found = self.chunks.get_chunks(context.chunk_ids)
+        ranked = [found[cid] for cid in context.chunk_ids if cid in found]
+        hits = [
+            RetrievedChunk(chunk=c, score=round(1.0 / (rank + 1), 6), method="graph") for rank, c in enumerate(ranked)
+        ]
+        return GraphFindings(context=context, chunks=hits)
+
+
+class AssembleContextStep:
+    """Fit retrieved passages, graph passages and graph facts into the production answer prompt."""
+
+    def __init__(
+        self,
+        registry: PromptRegistry,
+        label: str,
+        graph_chunks: int,
+        max_facts: int,
+        *,
+        prompt: str = "answer",
+        guardrails: Guardrails | None = None,
+        assembler: ContextAssembler | None = None,
+    ) -> None:
+        self.registry = registry
+        self.label = label
+        self.graph_chunks = graph_chunks
+        self.max_facts = max_facts
+        self.prompt = prompt
+        self.guardrails = guardrails
+        self.assembler = assembler
+
+    def run(
+        self,
+        question: str,
+        request_id: str,
+        passages: list[RetrievedChunk],
+        graph: GraphContext,
+        graph_chunks: list[RetrievedChunk],
+    ) -> AssembledContext:
+        chosen = list(passages)
+        seen = {p.chunk.id for p in chosen}
+        for hit in graph_chunks:
+            if len(chosen) >= len(passages) + self.graph_chunks:
+                break
+            if hit.chunk.id not in seen:
+                chosen.append(hit)
+                seen.add(hit.chunk.id)
+        violations: list[GuardrailViolation] = []
+        if self.guardrails is not None:
+            kept = []
+            for hit in chosen:
+                found = self.guardrails.check_passage(hit.chunk.id, hit.chunk.text)
+                violations += found
+                if not any(v.action in ("sanitise", "block") for v in found):
+                    kept.append(hit)
+            chosen = [] if any(v.action == "block" for v in violations) else kept
+        number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
+        facts = [f for f in graph.facts if f.chunk_id in number or not violations]
+        facts = sorted(facts, key=lambda f: f.chunk_id not in number)[: self.max_facts]
+        if self.assembler is not None:
+            chosen, facts = self._fit(chosen, facts)
+            number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
+        template = self.registry.resolve(self.prompt, self.label, request_id=request_id)
+        texts = {hit.chunk.id: hit.chunk.text for hit in [*graph_chunks, *passages]}
+        evidence = [evidence_text(f, texts.get(f.chunk_id)) for f in facts]
+        prompt = self.registry.render(
+            template,
+            question=question,
+            passages=[{"n": n, "title": p.chunk.title, "text": p.chunk.text} for n, p in enumerate(chosen, start=1)],
+            facts=[
+                {
+                    "subject": f.subject,
+                    "predicate": f.predicate,
+                    "object": f.object,
+                    "n": number.get(f.chunk_id),
+                    # Templates that show the evidence sentence show each sentence once (several facts share one).
+                    "evidence": sentence,
+                    "repeat": sentence in evidence[:i],
+                }
+                for i, (f, sentence) in enumerate(zip(facts, evidence, strict=True))
+            ],
+        )
+        return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations)
+
+    def _fit(self, chosen: list[RetrievedChunk], facts: list[Fact]) -> tuple[list[RetrievedChunk], list[Fact]]:
+        """The passages and facts the token budget holds; a passage cut after its last fitting sentence is shown
+        (and recorded) as the prefix of its chunk that was kept, so its span and citations match the prompt."""
+        assert self.assembler is not None
+        window = self.assembler.assemble(chosen, facts)
+        by_id = {hit.chunk.id: hit for hit in chosen}
+        shown = []
+        for passage in window.passages:
+            hit = by_id[passage.chunk_id]
+            if passage.truncated:
+                cut = hit.chunk.model_copy(update={"text": passage.text, "end": hit.chunk.start + len(passage.text)})
+                hit = hit.model_copy(update={"chunk": cut})
+            shown.append(hit)
+        return shown, [item.fact for item in window.facts]
+
+
+def evidence_text(fact: Fact, chunk_text: str | None) -> str:
+    """The sentence a fact was extracted from (its evidence span in its chunk), whitespace folded; the bare
+    ``subject predicate object`` when the span or the chunk's text is not at hand. A template showing the evidence
+    gives the model a whole statement (``founded in 2014 by A and B``) rather than a fragment (``2014 by A``)."""
+    if chunk_text is not None and fact.evidence_start is not None and fact.evidence_end is not None:
+        evidence = " ".join(chunk_text[fact.evidence_start : fact.evidence_end].split())
+        if evidence:
+            return evidence
+    return f"{fact.subject} {fact.predicate} {fact.object}"
+
+
+class GenerateStep:
+    """Ask the configured model for the answer."""
+
+    def __init__(self, client: ModelClient) -> None:
+        self.client = client
+
+    def run(self, prompt: RenderedPrompt) -> Generation:
+        result = self.client.chat(prompt.as_messages())
+        return Generation(text=result.text.strip(), model=result.model)
+
+
+class GateStep:
+    """Score the draft before release: the prompt's output guardrails first (cheap), then the gate's metrics.
+
+    A blocking violation abstains without scoring. A reviewing one (e.g. must cite) holds for human review only an
+    answer the gate would have released: an answer the gate does not release (no passage supports it, so alignment
+    left it without citations) is abstained and may be retried, rather than queued for compliance staff."""
+
+    def __init__(self, gate: AnswerGate, guardrails: Guardrails | None = None) -> None:
+        self.gate = gate
+        self.guardrails = guardrails
+
+    def run(self, question: str, text: str, passages: list[RetrievedChunk], prompt: RenderedPrompt) -> GateOutcome:
+        violations: list[GuardrailViolation] = []
+        # Judge citations after alignment: a sentence the model forgot to mark (or marked with the wrong number) but
+        # that a passage supports counts as cited; only an answer no passage supports fails "must cite". The gate
+        # scores the aligned text against the passages it cites: exactly what would be released.
+        aligned, cited = align_citations(text, passages)
+        if self.guardrails is not None:
+            system = next((m["content"] for m in prompt.messages if m["role"] == "system"), "")
+            violations = self.guardrails.check_answer(aligned, system)
+        blocking = [v for v in violations if v.action == "block"]
+        reviewing = [v for v in violations if v.action == "review"]
+        if blocking:
+            record = GateRecord(decision="abstained", reason="guardrail: " + summarise(blocking))
+        else:
+            # No sentence could be tied to a passage: the aligned text has no markers; every passage is context.
+            contexts = [c.text for c in cited] or [p.chunk.text for p in passages]
+            record = self.gate.evaluate(question, aligned, contexts)
+            if reviewing and record.decision == "released":
+                record = record.model_copy(
+                    update={"decision": "review", "reason": f"guardrail: {summarise(reviewing)}; {record.reason}"}
+                )
+        retryable = (
+            record.decision != "released" and not is_abstention(text) and not record.reason.startswith("gate_error")
+        )
+        return GateOutcome(record=record, violations=violations, retryable=retryable)

@@ -1,0 +1,68 @@
+"""Wiring: build the components a command or the API needs from typed settings (no string lookup tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from core.llm import ModelClient
+from core.settings import Settings
+from evals.gate.factory import build_gate
+from kg.graph_context import GraphContextBuilder
+from kg.linking import EntityLinker
+from pipelines.answer.rollback import AutoRollback
+from pipelines.answer.service import AnswerService
+from pipelines.compose.models import prompt_registry
+from pipelines.compose.retrieval import build_retriever, rerank_with_llm
+from pipelines.compose.stores import build_audit, open_store
+from pipelines.store.base import AuditStore
+from pipelines.store.knowledge import KnowledgeStore
+from pipelines.store.snapshotting_audit import SnapshottingAuditStore
+from pipelines.store.sql_audit import SqlAuditStore
+from retrieval.base import Embedder, Retriever
+
+
+def build_answer_service(
+    settings: Settings,
+    store: KnowledgeStore,
+    embedder: Embedder,
+    audit: SqlAuditStore | None = None,
+) -> AnswerService:
+    r = settings.retrieval
+    retriever: Retriever = build_retriever(settings, store, embedder)
+    if r.rerank:
+        retriever = rerank_with_llm(settings, retriever)
+    graph_context = GraphContextBuilder(
+        store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
+    )
+    client = ModelClient.from_settings(settings)
+    registry = prompt_registry(settings)
+    audit = audit or build_audit(settings, store)
+    rollback = settings.prompts.rollback
+    return AnswerService(
+        retriever=retriever,
+        graph_context=graph_context,
+        chunks=store.chunks,
+        registry=registry,
+        client=client,
+        gate=build_gate(settings.gate, client, embedder),
+        audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
+        prompt_label=settings.prompts.label,
+        top_k=r.top_k,
+        graph_chunks=r.graph_chunks,
+        max_facts=r.max_facts,
+        max_question_chars=settings.api.max_question_chars,
+        model_timeout_s=settings.llm_timeout_s,
+        gate_timeout_s=settings.gate.timeout_s * 2 + 60,
+        strict_retry=settings.prompts.strict_retry,
+        context_budget_tokens=r.context_budget_tokens,
+        rollback=AutoRollback(registry, audit, rollback, label=settings.prompts.label) if rollback.enabled else None,
+    )
+
+
+def golden_service_builder(embedder: Embedder) -> Callable[[Settings, AuditStore], AnswerService]:
+    """For ``run_golden``: the pinned settings' answer service over the existing store, recording into ``audit``."""
+
+    def build(pinned: Settings, audit: AuditStore) -> AnswerService:
+        return build_answer_service(pinned, open_store(pinned, embedder, create=False), embedder, audit=audit)
+
+    return build

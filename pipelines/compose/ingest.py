@@ -1,0 +1,57 @@
+"""Composition root, ingestion: the extractor, the engine and the ingestor the settings choose."""
+
+from __future__ import annotations
+
+from core.llm import ModelClient
+from core.settings import Settings
+from kg.base import Extractor
+from kg.llm_extractor import LLMExtractor
+from kg.offline_extractor import OfflineExtractor
+from pipelines.compose.models import prompt_registry
+from pipelines.ingest.engines.base import IngestEngine
+from pipelines.ingest.engines.local import LocalEngine
+from pipelines.ingest.engines.ray_engine import RayEngine
+from pipelines.ingest.ingestor import Ingestor
+from pipelines.ingest.progress import ProgressReporter
+from pipelines.store.knowledge import KnowledgeStore
+from retrieval.base import Embedder
+
+
+def build_extractor(settings: Settings) -> Extractor:
+    if settings.extraction.extractor == "offline":
+        return OfflineExtractor()
+    client = ModelClient.from_settings(settings)
+    client.served_models()  # fail now, with the fix, rather than on the first chunk
+    registry = prompt_registry(settings)
+    template = registry.resolve("extraction", settings.extraction.prompt_label)
+    return LLMExtractor(
+        client,
+        template,
+        registry.render,
+        max_retries=settings.extraction.max_retries,
+        max_tokens=settings.extraction.max_tokens,
+    )
+
+
+def build_ingestor(
+    settings: Settings,
+    store: KnowledgeStore,
+    embedder: Embedder,
+    progress: ProgressReporter | None = None,
+) -> Ingestor:
+    return Ingestor(
+        store,
+        embedder,
+        build_extractor(settings),
+        settings.chunking,
+        progress,
+        max_file_bytes=settings.ingest.max_file_bytes,
+        engine=build_ingest_engine(settings, embedder),
+    )
+
+
+def build_ingest_engine(settings: Settings, embedder: Embedder) -> IngestEngine:
+    """The engine of ``settings.ingest.engine``: in this process (``local``) or on Ray Data (``ray``)."""
+    if settings.ingest.engine == "ray":
+        return RayEngine(settings.ingest.ray, settings.embedding, embedder.dimension)
+    return LocalEngine(embedder)

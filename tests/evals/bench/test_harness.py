@@ -1,0 +1,104 @@
+"""``kgrag bench`` end to end on three real MuSiQue questions, its JSON schema, and its bad-input errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from core.errors import InputError
+from core.settings import load_settings
+from evals.bench.harness import MODES, parse_modes, run_benchmark, strip_citations
+from pipelines.cli.main import app
+from tests.conftest import RunningModelServer
+
+MINI = Path(__file__).resolve().parents[1] / "data" / "musique_mini"
+runner = CliRunner()
+
+
+def said(output: str) -> str:
+    """CLI output with rich's line wrapping undone."""
+    return " ".join(output.split())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench") / "report.json"
+    result = runner.invoke(app, ["bench", "--dataset", str(MINI), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "musique_mini" in result.output and "graph" in result.output and "recall@5" in result.output
+    return dict(json.loads(out.read_text("utf-8")))
+
+
+def test_every_mode_runs_every_question_in_one_run(report: dict) -> None:  # type: ignore[type-arg]
+    assert report["schema_version"] == 1
+    assert report["dataset"] == {"path": str(MINI), "name": "musique_mini", "questions": 3, "passages": 60}
+    assert list(report["modes"]) == list(MODES)
+    assert report["ingest"]["seconds"] > 0 and report["ingest"]["chunks"] >= 60
+    assert report["ingest"]["graph_build_s"] is not None
+    for mode, row in report["modes"].items():
+        for metric in ("recall@2", "recall@5", "all_gold@8"):
+            estimate = row[metric]
+            assert 0.0 <= estimate["ci_low"] <= estimate["mean"] <= estimate["ci_high"] <= 1.0, (mode, metric)
+        assert 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p95"]
+        assert "em" not in row  # answers were not asked for
+        if mode != "dense":
+            delta = row["delta_vs_dense"]["recall@5"]
+            assert delta["ci_low"] <= delta["mean"] <= delta["ci_high"]
+            paired = sum(q["modes"][mode]["recall@5"] - q["modes"]["dense"]["recall@5"] for q in report["questions"])
+            assert delta["mean"] == pytest.approx(paired / 3, abs=1e-6)
+    assert len(report["questions"]) == 3
+
+
+def test_per_question_scores_agree_with_the_ranked_passages(report: dict) -> None:  # type: ignore[type-arg]
+    for row in report["questions"]:
+        gold = set(row["gold_passage_ids"])
+        for mode, result in row["modes"].items():
+            ranked = result["ranked"]
+            assert len(ranked) == len(set(ranked)) == 8, mode  # one entry per passage, top 8
+            assert result["recall@5"] == len(gold & set(ranked[:5])) / len(gold)
+            assert result["all_gold@8"] == float(gold <= set(ranked))
+    means = [
+        sum(q["modes"]["dense"]["recall@5"] for q in report["questions"]) / 3,
+        report["modes"]["dense"]["recall@5"]["mean"],
+    ]
+    assert means[0] == pytest.approx(means[1])
+    # the dense retriever finds at least one gold passage of each of these questions in its top 5
+    assert all(q["modes"]["dense"]["recall@5"] > 0 for q in report["questions"])
+
+
+def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["bench", "--dataset", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "does not exist" in said(missing.output) and "Traceback" not in missing.output
+    unknown = runner.invoke(app, ["bench", "--dataset", str(MINI), "--modes", "dense,magic"])
+    assert unknown.exit_code == 2 and "magic" in said(unknown.output)
+    (tmp_path / "questions.jsonl").write_text('{"question": "q?", "gold_passage_ids": ["x"]}\n', "utf-8")
+    (tmp_path / "corpus.jsonl").write_text('{"id": "y", "text": "not the gold one"}\n', "utf-8")
+    bad_gold = runner.invoke(app, ["bench", "--dataset", str(tmp_path)])
+    assert bad_gold.exit_code == 2 and "gold passage" in said(bad_gold.output)
+    (tmp_path / "questions.jsonl").write_text("{not json\n", "utf-8")
+    bad_json = runner.invoke(app, ["bench", "--dataset", str(tmp_path)])
+    assert bad_json.exit_code == 2 and "questions.jsonl:1" in said(bad_json.output)
+
+
+def test_parse_modes_keeps_order_and_rejects_unknown() -> None:
+    assert parse_modes("graph, dense,graph") == ["graph", "dense"]
+    with pytest.raises(InputError):
+        parse_modes("")
+
+
+def test_citations_are_stripped_before_scoring() -> None:
+    assert strip_citations("It was 1842 [1]. Hong Kong [2, 3].") == "It was 1842. Hong Kong."
+
+
+@pytest.mark.integration
+def test_answers_are_generated_and_scored(smol_server: RunningModelServer) -> None:
+    settings = load_settings(llm_base_url=smol_server.base_url, llm_model=smol_server.name, llm_max_tokens=32)
+    result = run_benchmark(MINI, ["dense"], settings, answers=True, limit=1, resamples=100)
+    (question,) = result["questions"]
+    answer = question["modes"]["dense"]
+    assert isinstance(answer["answer"], str) and answer["answer"]
+    assert 0.0 <= answer["em"] <= answer["f1"] <= 1.0
+    assert result["modes"]["dense"]["f1"]["mean"] == pytest.approx(answer["f1"], abs=1e-6)  # the report rounds

@@ -1,0 +1,72 @@
+"""The gate-speed benchmark's arithmetic: times read from an answer's workflow trace, and the ratio's summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import InputError
+from core.types import AnswerRecord, GateRecord, GateStageRecord, PromptRef, Provenance, TraceEntry, WorkflowRef
+from evals.bench.benchmarks.gate_speed import DEFAULT_QUESTIONS, read_questions, summarise, timing
+
+
+def _record(steps: list[tuple[str, float, str]], stages: list[tuple[str, str]]) -> AnswerRecord:
+    trace = [
+        TraceEntry(step=name, started_at="2026-01-01T00:00:00Z", duration_ms=ms, status=status, attempts=1)  # type: ignore[arg-type]
+        for name, ms, status in steps
+    ]
+    gate = GateRecord(
+        decision="released",
+        stages=[GateStageRecord(name=name, outcome=outcome) for name, outcome in stages],  # type: ignore[arg-type]
+    )
+    provenance = Provenance(
+        prompt=PromptRef(name="answer", version=1, sha256="0" * 64),
+        workflow=WorkflowRef(name="answer", version="1"),
+        model="m",
+        gate=gate,
+        trace=trace,
+    )
+    return AnswerRecord(answer_id="a", question="q?", answer="x [1].", provenance=provenance, created_at="now")
+
+
+def test_generation_and_gate_times_come_from_the_same_answers_trace() -> None:
+    record = _record(
+        [("retrieve", 50.0, "ok"), ("generate", 4000.0, "ok"), ("gate", 1000.0, "ok"), ("gate_strict", 0.0, "skipped")],
+        [("citation_coverage", "inconclusive"), ("judge", "pass")],
+    )
+    row = timing(record)
+    assert row["generation_ms"] == 4000.0 and row["gate_ms"] == 1000.0 and row["ratio"] == 0.25
+    assert row["judge_ran"] and not row["strict_retry"]
+    retried = timing(
+        _record(
+            [("generate", 3000.0, "ok"), ("gate", 500.0, "ok"), ("generate_strict", 1000.0, "ok"), ("gate", 0, "ok")],
+            [("citation_coverage", "pass"), ("judge", "skipped")],
+        )
+    )
+    assert retried["generation_ms"] == 4000.0 and retried["strict_retry"] and not retried["judge_ran"]
+    no_model = timing(_record([("retrieve", 5.0, "ok"), ("generate", 0.0, "skipped")], []))
+    assert no_model["ratio"] is None
+
+
+def test_the_summary_averages_per_answer_ratios_and_leaves_untimed_answers_out() -> None:
+    rows: list[dict[str, Any]] = [
+        {"generation_ms": 1000.0, "gate_ms": 500.0, "ratio": 0.5, "judge_ran": True},
+        {"generation_ms": 3000.0, "gate_ms": 300.0, "ratio": 0.1, "judge_ran": False},
+        {"generation_ms": 0.0, "gate_ms": 0.0, "ratio": None, "judge_ran": False},
+    ]
+    summary = summarise(rows)
+    assert summary["answers"] == 3 and summary["timed"] == 2 and summary["judge_ran"] == 1
+    assert summary["mean_ratio"]["mean"] == pytest.approx(0.3)
+    assert summary["total_ratio"] == pytest.approx(800 / 4000)
+
+
+def test_questions_file_errors_are_clear(tmp_path: Path) -> None:
+    assert len(read_questions(DEFAULT_QUESTIONS)) >= 10
+    with pytest.raises(InputError, match="does not exist"):
+        read_questions(tmp_path / "none.txt")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# only a comment\n\n", "utf-8")
+    with pytest.raises(InputError, match="holds no questions"):
+        read_questions(empty)

@@ -1,0 +1,290 @@
+"""The cascade gate: each cheap check on the real MiniLM with real text, stage selection by settings, the
+inconclusive band going to the judge, and judge failures (a closed port, a judge that never answers) routed to
+review with a ``gate_error`` stage, never released."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from core.errors import ConfigurationError
+from core.llm import ModelClient
+from core.settings import GateSettings
+from core.types import GateRecord
+from evals.gate.cascade import CascadeGate
+from evals.gate.checks.citation_coverage import CitationCoverageCheck
+from evals.gate.checks.claims import check_input, split_claims
+from evals.gate.checks.lexical_support import LexicalSupportCheck
+from evals.gate.checks.quoted_spans import QuotedSpansCheck
+from evals.gate.checks.support_similarity import SupportSimilarityCheck
+from evals.gate.factory import build_gate
+from evals.gate.ragas_gate import RagasGate
+from prompts.constants import ABSTENTION_TEXT
+from tests.evals.gate.test_ragas_gate import assert_never_connected, client_at, closed_port
+from tests.evals.gate.test_ragas_gate import listening_port as listening_port  # the fixture
+
+CURIE = (
+    "Marie Curie was a physicist and chemist. She was born in Warsaw, Poland, in 1867. "
+    "She won the Nobel Prize in Physics in 1903 and the Nobel Prize in Chemistry in 1911."
+)
+LEAVE = "Annual leave policy. Every full-time employee receives 28 days of paid annual leave per year."
+QUESTION = "Where was Marie Curie born?"
+CONTEXTS = [LEAVE, CURIE]  # [1] = leave, [2] = Curie
+
+FAITHFUL = "Marie Curie was born in Warsaw, Poland [2]."
+SWAPPED = "Marie Curie was born in Vienna, Austria [2]."
+ADDED = "Marie Curie was born in Warsaw, Poland [2]. She later founded the Red Cross in Geneva in 1920 [2]."
+UNCITED = "Marie Curie was born in Warsaw, Poland."
+WRONG_PASSAGE = "Marie Curie was born in Warsaw, Poland [1]."
+# Faithful but paraphrased: the cheap stages cannot be sure of it.
+PARAPHRASE = "Curie's birthplace was Warsaw [2]."
+
+
+def cheap(**overrides: object) -> GateSettings:
+    stages = [s for s in GateSettings().stages if s != "judge"]
+    return GateSettings(stages=stages, **overrides)  # type: ignore[arg-type]
+
+
+def outcomes(record: GateRecord) -> dict[str, str]:
+    return {s.name: s.outcome for s in record.stages}
+
+
+# ----- claims -----
+
+
+def test_split_claims_reads_markers_and_skips_the_abstention() -> None:
+    claims = split_claims(f"Curie was born in Warsaw [2]. She won twice. [1, 3] {ABSTENTION_TEXT} Done [2-3].")
+    assert [(c.text, c.cited) for c in claims] == [
+        ("Curie was born in Warsaw.", (2,)),
+        ("She won twice.", (1, 3)),
+        ("Done.", (2, 3)),
+    ]
+
+
+# ----- each cheap check, real text -----
+
+
+def test_citation_coverage_counts_sentences_citing_an_existing_passage() -> None:
+    check = CitationCoverageCheck(fail_below=0.5, pass_at=1.0)
+    assert check.check(check_input(QUESTION, FAITHFUL, CONTEXTS)).outcome == "pass"
+    uncited = check.check(check_input(QUESTION, UNCITED, CONTEXTS))
+    assert uncited.outcome == "fail" and uncited.scores["citation_coverage"] == 0.0
+    dangling = check.check(check_input(QUESTION, "Curie was born in Warsaw [7].", CONTEXTS))
+    assert dangling.outcome == "fail" and "[7]" in dangling.detail
+    half = check.check(check_input(QUESTION, "Curie was born in Warsaw [2]. She was a chemist.", CONTEXTS))
+    assert half.outcome == "inconclusive" and half.scores["citation_coverage"] == 0.5
+
+
+def test_support_similarity_separates_supported_from_unsupported_sentences(embedder) -> None:  # type: ignore[no-untyped-def]
+    check = SupportSimilarityCheck(embedder, fail_below=0.45, pass_at=0.75)
+    faithful = check.check(check_input(QUESTION, FAITHFUL, CONTEXTS))
+    added = check.check(check_input(QUESTION, ADDED, CONTEXTS))
+    wrong_passage = check.check(check_input(QUESTION, WRONG_PASSAGE, CONTEXTS))
+    assert faithful.outcome == "pass" and faithful.scores["support_similarity"] >= 0.75
+    # The added sentence is the weakest one; its similarity to every Curie sentence is low.
+    assert added.scores["support_similarity"] < faithful.scores["support_similarity"] - 0.2
+    assert added.outcome != "pass" and "Red Cross" in added.detail
+    # Cited the leave policy for a sentence about Curie: nothing in [1] supports it.
+    assert wrong_passage.outcome == "fail"
+
+
+def test_lexical_support_catches_swapped_entities_and_added_claims() -> None:
+    check = LexicalSupportCheck(fail_below=0.6, pass_at=0.8)
+    assert check.check(check_input(QUESTION, FAITHFUL, CONTEXTS)).outcome == "pass"
+    swapped = check.check(check_input(QUESTION, SWAPPED, CONTEXTS))
+    assert swapped.outcome == "fail" and "vienna" in swapped.detail and "austria" in swapped.detail
+    added = check.check(check_input(QUESTION, ADDED, CONTEXTS))
+    assert added.outcome == "fail" and "1920" in added.detail and "geneva" in added.detail
+    # Words of the question and near matches (inflections) count as supported; numbers must match exactly.
+    near = check.check(
+        check_input("Which prizes did Curie win?", "Curie won Nobel Prizes in 1903 and 1911 [2].", CONTEXTS)
+    )
+    assert near.outcome == "pass", near.detail
+    year = check.check(check_input(QUESTION, "Marie Curie was born in Warsaw in 1868 [2].", CONTEXTS))
+    assert year.outcome == "fail" and "1868" in year.detail
+
+
+def test_lexical_support_fails_an_answer_about_a_topic_no_passage_mentions() -> None:
+    check = LexicalSupportCheck(fail_below=0.6, pass_at=0.8)
+    # The 1.5B model answered this from the nearest sentence, and its judge scored it faithful (1.00).
+    heron = "Heron is a picking robot. It can lift items of up to 25 kilograms and runs for ten hours on one charge."
+    off_topic = check.check(
+        check_input(
+            "What is the warranty period of the Heron robot?",
+            "The warranty period of the Heron robot is ten hours on one charge [1].",
+            [heron],
+        )
+    )
+    assert off_topic.outcome == "fail", off_topic.detail
+    assert "warranty" in off_topic.detail and "period" in off_topic.detail
+    # Restating question words that the passages do hold is still not a claim.
+    on_topic = check.check(
+        check_input("How long can the Heron robot run?", "The Heron robot can run for ten hours [1].", [heron])
+    )
+    assert on_topic.outcome == "pass", on_topic.detail
+    # Any inflection of a question word is a mention: "teaches" is what "taught by" says.
+    course = "New engineers complete the robot safety course taught by Head of Safety Mei Lin Tan."
+    taught = check.check(
+        check_input(
+            "Who teaches the robot safety course?", "Mei Lin Tan teaches the robot safety course [1].", [course]
+        )
+    )
+    assert taught.outcome != "fail", taught.detail
+    atlas = "Atlas is developed by the platform team led by Priya Raman."
+    develops = check.check(
+        check_input("Which team develops Atlas?", "The platform team led by Priya Raman develops Atlas [1].", [atlas])
+    )
+    assert develops.outcome != "fail", develops.detail
+
+
+def test_quoted_spans_must_appear_verbatim() -> None:
+    check = QuotedSpansCheck()
+    assert check.check(check_input(QUESTION, FAITHFUL, CONTEXTS)).detail == "nothing quoted"
+    quoted = 'The passage says "she was born in Warsaw" [2].'
+    assert check.check(check_input(QUESTION, quoted, CONTEXTS)).outcome == "pass"
+    invented = 'The passage says "she was born in Krakow in 1870" [2].'
+    assert check.check(check_input(QUESTION, invented, CONTEXTS)).outcome == "fail"
+    # Apostrophes are not quotes (Ragas' own pattern would pair them).
+    assert check.check(check_input(QUESTION, "Curie's prize and Poland's pride [2].", CONTEXTS)).outcome == "pass"
+
+
+# ----- the cascade -----
+
+
+def test_cascade_decides_clear_cases_without_the_judge(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    client = client_at(listening_port.getsockname()[1], timeout_s=2.0)
+    gate = build_gate(GateSettings(retries=0, timeout_s=2.0), client, embedder)
+    assert isinstance(gate, CascadeGate)
+    released = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
+    assert released.decision == "released", released.reason
+    assert outcomes(released) == {
+        "citation_coverage": "pass",
+        "quoted_spans": "pass",
+        "support_similarity": "pass",
+        "lexical_support": "pass",
+        "judge": "skipped",
+    }
+    assert released.scores.citation_coverage == 1.0 and released.scores.lexical_support == 1.0
+    assert released.scores.faithfulness is None, "the judge did not run"
+    for answer, stage in ((SWAPPED, "lexical_support"), (ADDED, "support_similarity"), (UNCITED, "citation_coverage")):
+        record = gate.evaluate(QUESTION, answer, CONTEXTS)
+        assert record.decision == "abstained", (answer, record.reason)
+        failed = [s for s in record.stages if s.outcome == "fail"]
+        assert failed and failed[0].name in {stage, "lexical_support", "support_similarity"}, record.stages
+        assert record.reason.startswith(failed[0].name)
+        assert record.stages[-1].name == "judge" and record.stages[-1].outcome == "skipped"
+        assert all(s.duration_ms >= 0 for s in record.stages)
+    abstention = gate.evaluate(QUESTION, ABSTENTION_TEXT, CONTEXTS)
+    assert abstention.decision == "abstained" and abstention.stages[0].name == "precheck"
+    assert_never_connected(listening_port)
+
+
+def test_stages_and_thresholds_follow_settings(embedder) -> None:  # type: ignore[no-untyped-def]
+    client = client_at(closed_port())
+    only = build_gate(GateSettings(stages=["citation_coverage"], inconclusive_decision="review"), client, embedder)
+    assert isinstance(only, CascadeGate) and [c.name for c in only.checks] == ["citation_coverage"]
+    assert only.judge is None
+    record = only.evaluate(QUESTION, SWAPPED, CONTEXTS)  # citations fine, the only stage passes
+    assert record.decision == "released" and [s.name for s in record.stages] == ["citation_coverage"]
+    # A band that makes every partial coverage inconclusive, and no judge: the settings' inconclusive decision.
+    unsure = build_gate(
+        GateSettings(stages=["citation_coverage"], citation_coverage_fail_below=0.0, inconclusive_decision="abstained"),
+        client,
+        embedder,
+    )
+    record = unsure.evaluate(QUESTION, UNCITED, CONTEXTS)
+    assert record.decision == "abstained" and "no judge stage configured" in record.reason
+    assert outcomes(record) == {"citation_coverage": "inconclusive"}
+    assert isinstance(build_gate(GateSettings(backend="ragas"), client, embedder), RagasGate)
+    strict = build_gate(cheap(lexical_support_pass_at=1.0, lexical_support_fail_below=1.0), client, embedder)
+    assert strict.evaluate(QUESTION, PARAPHRASE, CONTEXTS).decision == "abstained"
+
+
+KESTREL = (
+    "Kestrel is an indoor drone that counts inventory on high shelves. "
+    "It was launched in 2022 and is controlled by the Atlas platform."
+)
+
+
+def test_perfect_lexical_support_settles_an_inconclusive_similarity(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    question, right, wrong = (
+        "When was the Kestrel drone launched?",
+        "The Kestrel drone was launched in 2022 [1].",
+        "The Kestrel drone was launched in 2021 [1].",
+    )
+    client = client_at(listening_port.getsockname()[1], timeout_s=2.0)
+    gate = build_gate(GateSettings(retries=0, timeout_s=2.0), client, embedder)
+    released = gate.evaluate(question, right, [KESTREL])
+    assert outcomes(released)["support_similarity"] == "inconclusive", "a real answer the judge used to decide"
+    assert released.decision == "released" and released.scores.lexical_support == 1.0
+    assert "support_similarity inconclusive, settled by lexical_support" in released.reason
+    assert outcomes(released)["judge"] == "skipped"
+    # The wrong year is closer in embedding space than the right one; lexical support is what stops it.
+    swapped = gate.evaluate(question, wrong, [KESTREL])
+    assert swapped.scores.support_similarity is not None and released.scores.support_similarity is not None
+    assert swapped.scores.support_similarity > released.scores.support_similarity
+    assert swapped.decision == "abstained" and "2021" in swapped.reason
+    assert_never_connected(listening_port)
+    # Turned off, the judge decides (here it cannot be reached: review, never released).
+    unsettled = build_gate(
+        GateSettings(retries=0, timeout_s=2.0, similarity_settled_by_lexical_at=None),
+        client_at(closed_port()),
+        embedder,
+    )
+    held = unsettled.evaluate(question, right, [KESTREL])
+    assert held.decision == "review" and outcomes(held)["judge"] == "error"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"support_similarity_fail_below": 0.9, "support_similarity_pass_at": 0.5},
+        {"citation_coverage_pass_at": 1.5},
+        {"stages": []},
+        {"stages": ["made_up"]},
+    ],
+)
+def test_bad_gate_settings_are_one_clear_error(embedder, overrides: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    with pytest.raises((ConfigurationError, ValidationError)) as info:
+        build_gate(GateSettings(**overrides), client_at(closed_port()), embedder)  # type: ignore[arg-type]
+    if isinstance(info.value, ConfigurationError):
+        assert "gate" in str(info.value)
+
+
+# ----- the inconclusive band goes to the judge; a failing judge means review -----
+
+
+def test_inconclusive_answer_with_an_unreachable_judge_goes_to_review(embedder) -> None:  # type: ignore[no-untyped-def]
+    port = closed_port()
+    gate = build_gate(GateSettings(retries=1, timeout_s=10), client_at(port), embedder)
+    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
+    assert record.decision == "review", record
+    judge = record.stages[-1]
+    assert judge.name == "judge" and judge.outcome == "error"
+    assert "inconclusive" in {s.outcome for s in record.stages[:-1]}
+    assert record.reason.startswith("gate_error: ") and f"127.0.0.1:{port}" in record.reason
+    assert record.scores.faithfulness is None
+
+
+def test_judge_that_never_answers_is_retried_then_review(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+    client = client_at(listening_port.getsockname()[1], timeout_s=30)
+    gate = build_gate(GateSettings(retries=1, timeout_s=0.5), client, embedder)
+    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
+    assert record.decision == "review"
+    judge = record.stages[-1]
+    assert judge.outcome == "error" and "timed out after 0.5s (2 attempt(s))" in judge.detail
+    assert record.reason.startswith("gate_error")
+
+
+@pytest.mark.slow
+def test_inconclusive_answer_is_decided_by_the_qwen_judge(qwen_client: ModelClient, embedder) -> None:  # type: ignore[no-untyped-def]
+    gate = build_gate(GateSettings(), qwen_client, embedder)
+    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
+    judge = record.stages[-1]
+    assert judge.name == "judge" and judge.outcome in {"pass", "fail"}, record
+    assert record.scores.faithfulness is not None and record.scores.answer_relevancy is not None
+    assert record.decision == ("released" if judge.outcome == "pass" else "abstained")
+    assert judge.duration_ms > 0 and record.duration_ms >= judge.duration_ms
