@@ -44,6 +44,7 @@ test-fast: install
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 clean-store:
 	rm -rf store

@@ -12,16 +12,22 @@ from pydantic import BaseModel, Field
 from api.auth import KeyRing, require
 from api.chat import build_router as chat_routes
 from api.compliance import build_router as compliance_routes
+from api.deps import Answers
 from api.documents import build_router as document_routes
 from api.documents import start_documents
 from api.limits import BodySizeLimit
 from api.problems import install_problem_handlers
 from api.reviews import build_router as review_routes
-from api.state import AppState, answer_service, reopen_if_newer
+from api.state import AppState, reopen_if_newer
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
+from core.llm import ModelClient
 from core.settings import Settings, load_settings
 from core.types import AnswerRecord
+from pipelines.answer.conversation import QuestionRewriter
+from pipelines.compose.answer import build_answer_service
+from pipelines.compose.models import load_embedder, prompt_registry
+from pipelines.compose.stores import build_audit, open_store
 
 log = logging.getLogger("kgrag.api")
 
@@ -45,11 +51,6 @@ class Health(BaseModel):
 
 
 def _open(state: AppState) -> None:
-    from core.llm import ModelClient
-    from pipelines.answer.conversation import QuestionRewriter
-    from pipelines.compose.answer import build_answer_service
-    from pipelines.compose.models import load_embedder, prompt_registry
-    from pipelines.compose.stores import build_audit, open_store
 
     try:
         embedder = state.embedder = state.embedder or load_embedder(state.settings)
@@ -99,9 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @app.post("/v1/answer", response_model=AnswerRecord, tags=["answers"], dependencies=[Depends(require("chat"))])
-    def answer(body: AnswerRequest, request: Request) -> AnswerRecord:
+    def answer(body: AnswerRequest, service: Answers) -> AnswerRecord:
         """Answer a question; the record (citations, facts, provenance) is stored before it is returned."""
-        return answer_service(request).answer(body.question)
+        return service.answer(body.question)
 
     app.include_router(chat_routes())
     app.include_router(compliance_routes())
@@ -112,7 +113,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz(request: Request, response: Response) -> Health:
         """Whether the store is open and the model endpoint answers (503 while the store is unavailable)."""
-        from core.llm import ModelClient
 
         st: AppState = request.app.state.kgrag
         reopen_if_newer(st)

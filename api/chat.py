@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
+from api.deps import Answers
 from api.state import answer_service, app_state, question_rewriter
 from core.errors import InputError, KgragError, ModelNotFoundError
 from core.types import AnswerRecord, Citation, FactCitation
@@ -241,9 +242,9 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["chat"], dependencies=[Depends(require("chat"))])
 
     @router.get("/v1/models", response_model=ModelList)
-    def list_models(request: Request) -> ModelList:
+    def list_models(service: Answers) -> ModelList:
         """The answer workflows, as models a chat frontend can pick."""
-        return ModelList(data=offered_models(answer_service(request)))
+        return ModelList(data=offered_models(service))
 
     @router.post(
         "/v1/chat/completions",

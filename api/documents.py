@@ -24,10 +24,12 @@ from api.auth import require
 from api.state import AppState, app_state, reopen_if_newer
 from core.errors import DocumentNotFoundError, InputError, KgragError, UnsupportedMediaTypeError
 from pipelines.compose.jobs import document_jobs
+from pipelines.compose.models import load_embedder
 from pipelines.jobs.documents import UploadArea, UploadedFile
 from pipelines.jobs.records import JobRecord, JobStatus, SqliteJobStore
 from pipelines.jobs.runner import JobRunner
 from pipelines.store.knowledge import KnowledgeStore
+from pipelines.store.layout import StoreLayout
 
 log = logging.getLogger("kgrag.api")
 MAX_PAGE = 500
@@ -106,7 +108,6 @@ class DocumentServices:
 
 def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServices:
     """Open the job store, mark jobs interrupted by a previous stop failed, and start the worker."""
-    from pipelines.compose.models import load_embedder
 
     settings = state.settings
 
@@ -122,7 +123,7 @@ def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServ
         else:
             reopen_if_newer(state)
 
-    jobs = SqliteJobStore(settings.store_dir / "jobs.sqlite")
+    jobs = SqliteJobStore(StoreLayout(settings.store_dir).jobs)
     runner = JobRunner(jobs, document_jobs(settings, embedder), on_finished=finished)
     runner.start()
     return DocumentServices(jobs=jobs, runner=runner, uploads=UploadArea(settings.store_dir), opener=opener)

@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.auth import require
 from api.compliance import MAX_PAGE, AnswerList
-from api.state import audit_store
+from api.deps import Audit
 from core.errors import InputError, ReviewConflictError
 from core.settings import ApiKey
 from core.types import AnswerRecord, Citation
@@ -77,20 +77,19 @@ def build_router() -> APIRouter:
     router = APIRouter(tags=["reviews"])
 
     @router.get("/v1/reviews", response_model=AnswerList, dependencies=[Depends(require("compliance"))])
-    def pending_reviews(request: Request, limit: int = Query(50, ge=1, le=MAX_PAGE)) -> AnswerList:
+    def pending_reviews(store: Audit, limit: int = Query(50, ge=1, le=MAX_PAGE)) -> AnswerList:
         """Answers the gate held for review that no one has reviewed yet, newest first."""
-        held = audit_store(request).list_answers(decision="review", limit=100_000)
+        held = store.list_answers(decision="review", limit=100_000)
         return AnswerList(items=[a for a in held if a.reviews == 0][:limit], limit=limit, offset=0)
 
     @router.post("/v1/reviews/{answer_id}", response_model=Review, status_code=201)
     def review(
         answer_id: str,
         body: ReviewAction,
-        request: Request,
-        key: ApiKey | None = Depends(require("compliance")),
+        key: Annotated[ApiKey | None, Depends(require("compliance"))],
+        store: Audit,  # after the key: a wrong key is a 401 even while the store is unavailable
     ) -> Review:
         """Approve (optionally with edited text) or reject a held answer; stored as a new linked review record."""
-        store = audit_store(request)
         record = store.get(answer_id)
         if record.provenance.gate.decision != "review":
             raise ReviewConflictError(
@@ -108,10 +107,9 @@ def build_router() -> APIRouter:
         return store.add_review(answer_id, reviewer=reviewer, decision=decision, note=reason, corrected_answer=edited)
 
     @router.get("/v1/answers/{answer_id}/status", response_model=AnswerStatus, dependencies=[Depends(require("chat"))])
-    def answer_status(answer_id: str, request: Request) -> AnswerStatus:
+    def answer_status(answer_id: str, store: Audit) -> AnswerStatus:
         """The asker's poll: pending while held for review; then the approved (possibly edited) answer, or why it
         was rejected."""
-        store = audit_store(request)
         return status_of(store.get(answer_id), store.reviews(answer_id))
 
     return router

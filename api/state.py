@@ -5,19 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from core.errors import KgragError, StoreNotFoundError
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from pipelines.answer.conversation import QuestionRewriter
-    from pipelines.answer.service import AnswerService
-    from pipelines.store.knowledge import KnowledgeStore
-    from pipelines.store.sql_audit import SqlAuditStore
-    from retrieval.base import Embedder
+from pipelines.answer.conversation import QuestionRewriter
+from pipelines.answer.service import AnswerService
+from pipelines.compose.answer import build_answer_service
+from pipelines.compose.stores import open_store
+from pipelines.store.knowledge import KnowledgeStore
+from pipelines.store.sql_audit import SqlAuditStore
+from retrieval.base import Embedder
 
 log = logging.getLogger("kgrag.api")
 
@@ -42,7 +41,6 @@ def reopen_if_newer(st: AppState) -> None:
     Requests already running keep the store they started with; ingestion keeps the previous snapshot's files, so
     they stay readable until the run after next.
     """
-    from pipelines.store.knowledge import KnowledgeStore
 
     if st.store is None or st.embedder is None:
         return
@@ -52,8 +50,6 @@ def reopen_if_newer(st: AppState) -> None:
     with st.reload_lock:
         if st.store.snapshot_id == current:
             return
-        from pipelines.compose.answer import build_answer_service
-        from pipelines.compose.stores import open_store
 
         store = open_store(st.settings, st.embedder, create=False)
         st.service = build_answer_service(st.settings, store, st.embedder, audit=st.audit)

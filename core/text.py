@@ -72,3 +72,40 @@ def _append_trimmed(text: str, start: int, end: int, spans: list[tuple[int, int]
         end -= 1
     if end > start:
         spans.append((start, end))
+
+
+#: Common English function words: never linked as entities on their own, never the edge of a fuzzy-matched span.
+STOPWORDS = word_set(
+    """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each few for from further had has have having he
+    her here hers herself him himself his how i if in into is it its itself just many me more most much my
+    myself no nor not now of off on once only or other our ours ourselves out over own same she should so some
+    such than that the their theirs them themselves then there these they this those through to too under until
+    up very was we were what when where which while who whom whose why will with would you your yours yourself
+    yourselves
+    """
+)
+
+#: Words that do not make two sentences share content when citations are aligned to passages.
+CITATION_STOPWORDS = word_set(
+    """
+    a an and are as at be by can did do does for from has have how in is it its may must no not of on or that
+    the their this to was were what when where which who will with
+    """
+)
+
+#: Words the lexical-support check does not require a passage to contain: function words and the words answers
+#: use to talk about their sources ("according", "passage", "states").
+SUPPORT_STOPWORDS = word_set(
+    """
+    a about above according after again against all also am an and answer answers any are as at based be because
+    been before being below between both but by can could did do document documents does doing down during each
+    either few for from further given had has have having he her here hers herself him himself his how i if in
+    into is it its itself just many me more most much my myself neither no nor not now of off on once one only
+    or other our ours ourselves out over own passage passages question said same say says she should so some
+    stated states such than that the their theirs them themselves then there these they this those through thus
+    to too under until up upon very was we were what when where which while who whom whose why will with would
+    yet you your yours
+    """
+)

@@ -6,10 +6,10 @@ import re
 from collections.abc import Sequence
 
 from core.errors import ConfigurationError
+from core.text import STOPWORDS
 from core.types import Fact, GraphContext
 from kg.base import GraphStore
 from kg.linking import EntityLinker
-from kg.names import STOPWORDS
 
 _WORD = re.compile(r"\w+")
 

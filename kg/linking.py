@@ -10,9 +10,10 @@ import numpy as np
 import scipy.sparse as sp
 from rapidfuzz import fuzz, process
 
+from core.text import STOPWORDS
 from core.types import Entity
 from kg.base import GraphStore
-from kg.names import STOPWORDS, is_stopword_span, normalize_name
+from kg.names import is_stopword_span, normalize_name
 from kg.offline_extractor import find_entity_spans
 
 #: Longest word n-gram of the question tried as an entity name.

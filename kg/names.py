@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from core.text import word_set
+from core.text import STOPWORDS
 
 #: Prefix of entity node ids in every graph store.
 ENTITY_PREFIX = "ent:"
@@ -15,20 +15,6 @@ _ARTICLES = frozenset({"the", "a", "an"})
 
 _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
 _NON_WORD = re.compile(r"[\W_]+")
-
-
-#: Common English function words: never linked on their own, never the edge of a fuzzy-matched span.
-STOPWORDS = word_set(
-    """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
-    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
-    that the their theirs them themselves then there these they this those through to too under until up very
-    was we were what when where which while who whom whose why will with would you your yours yourself
-    yourselves many much
-    """
-)
 
 
 def normalize_name(name: str) -> str:

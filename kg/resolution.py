@@ -36,7 +36,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 from rapidfuzz import fuzz, process
 
-from kg.names import ENTITY_PREFIX, STOPWORDS, normalize_name
+from core.text import STOPWORDS
+from kg.names import ENTITY_PREFIX, normalize_name
 from kg.networkx_store import NetworkxGraphStore
 
 _TITLE_WORDS = """

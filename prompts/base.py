@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from core.types import PromptRef
-
-if TYPE_CHECKING:
-    from prompts.guardrails import Guardrails
+from prompts.guardrails import Guardrails
 
 
 class PromptTemplate(BaseModel):

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, StoreCorruptError
+from core.errors import InputError
+from core.sqlite import open_sqlite
 from core.types import Chunk, Document
 
 _SCHEMA = """
@@ -72,24 +73,16 @@ class SqliteChunkStore:
 
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        try:
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreCorruptError(f"cannot open the chunk store {self.path}: {exc}") from exc
-        try:
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            if not durable:  # a private copy published atomically later: commits need not reach the disk each time
-                self._conn.execute("PRAGMA synchronous = OFF")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise StoreCorruptError(
-                f"the chunk store {self.path} is not a readable SQLite database: {exc}",
-                hint="re-run ingestion into a new store directory",
-            ) from exc
+        self._conn = open_sqlite(
+            self.path,
+            schema=_SCHEMA,
+            autocommit=True,
+            # synchronous OFF: a private copy published atomically later, commits need not reach the disk each time
+            pragmas=("foreign_keys = ON",) + (() if durable else ("synchronous = OFF",)),
+            error="the chunk store {path} is not a readable SQLite database: {exc}",
+            hint="re-run ingestion into a new store directory",
+        )
 
     # ----- writing -----
 

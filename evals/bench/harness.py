@@ -35,10 +35,16 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.errors import InputError
+from core.llm import ModelClient
 from core.settings import RetrievalModeName, Settings
 from evals.bench.metrics import all_gold_at_k, bootstrap_ci, exact_match, percentile, recall_at_k, token_f1
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.models import load_embedder, prompt_registry
+from pipelines.compose.retrieval import build_retriever, rerank_with_llm
+from pipelines.compose.stores import open_store
 from pipelines.ingest.progress import NoProgress, ProgressReporter
 from retrieval.base import Retriever
+from retrieval.graph import GraphRetriever
 
 SCHEMA_VERSION = 1
 MODES: tuple[str, ...] = get_args(RetrievalModeName)
@@ -142,8 +148,6 @@ class AnswerGenerator:
     """Generates an answer from the top passages with the production answer prompt (for --answers)."""
 
     def __init__(self, settings: Settings, corpus: dict[str, dict[str, str]]) -> None:
-        from core.llm import ModelClient
-        from pipelines.compose.models import prompt_registry
 
         self.client = ModelClient.from_settings(settings)
         self.registry = prompt_registry(settings)
@@ -174,11 +178,6 @@ def run_benchmark(
 
     With ``rerank`` every mode also runs behind the LLM rerank stage, reported as ``<mode>+rerank``.
     """
-    from pipelines.compose.ingest import build_ingestor
-    from pipelines.compose.models import load_embedder
-    from pipelines.compose.retrieval import build_retriever, rerank_with_llm
-    from pipelines.compose.stores import open_store
-    from retrieval.graph import GraphRetriever
 
     if not dataset.is_dir():
         raise InputError(f"dataset folder {dataset} does not exist", hint="pass e.g. ../shared/eval/musique")

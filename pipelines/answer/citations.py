@@ -10,63 +10,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.text import sentence_spans
+from core.text import CITATION_STOPWORDS, sentence_spans
 from core.types import Citation, RetrievedChunk
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 _TOKEN = re.compile(r"\w+")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "this",
-        "to",
-        "was",
-        "were",
-        "which",
-        "who",
-        "with",
-        "what",
-        "when",
-        "where",
-        "how",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "can",
-        "may",
-        "must",
-        "will",
-    ]
-)
 #: Share of a sentence's content words a passage must contain to count as support.
 MIN_SUPPORT = 0.3
 
 
 def content_words(text: str) -> set[str]:
-    return {w for w in (t.casefold() for t in _TOKEN.findall(text)) if w not in _STOP and (len(w) > 2 or w.isdigit())}
+    return {
+        w
+        for w in (t.casefold() for t in _TOKEN.findall(text))
+        if w not in CITATION_STOPWORDS and (len(w) > 2 or w.isdigit())
+    }
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.types import GateRecord, SearchSummary
+from pipelines.answer.names import AnswerStep
 from pipelines.workflow.engine import WorkflowRun
 
 NOT_ANSWERED = "the documents do not answer this"
@@ -24,20 +25,20 @@ def _items(run: WorkflowRun, step: str, attribute: str) -> list[Any]:
 def searched(run: WorkflowRun, question: str) -> SearchSummary:
     """What the workflow searched for ``question``: the modes that ran and the passages the model was shown."""
     modes: list[str] = []
-    for hit in _items(run, "retrieve", "items") + _items(run, "graph_context", "chunks"):
+    for hit in _items(run, AnswerStep.RETRIEVE, "items") + _items(run, AnswerStep.GRAPH_CONTEXT, "chunks"):
         if hit.method not in modes:
             modes.append(hit.method)
-    for step, mode in (("retrieve", "retrieval"), ("graph_context", "graph")):
+    for step, mode in ((AnswerStep.RETRIEVE, "retrieval"), (AnswerStep.GRAPH_CONTEXT, "graph")):
         if step in run.outputs and not any(m == mode or (mode == "retrieval" and m != "graph") for m in modes):
             modes.append(mode)
-    shown = _items(run, "assemble_strict", "passages") or _items(run, "assemble", "passages")
+    shown = _items(run, AnswerStep.ASSEMBLE_STRICT, "passages") or _items(run, AnswerStep.ASSEMBLE, "passages")
     return SearchSummary(query=question, modes=modes, passages=len(shown))
 
 
 def finalise(gate: GateRecord, run: WorkflowRun, question: str, *, blocked: bool) -> GateRecord:
     """``gate`` with the strict retry recorded and, for an abstention (not a guardrail block), what was searched."""
-    first = run.outputs.get("gate")
-    if "gate_strict" in run.outputs and first is not None:
+    first = run.outputs.get(AnswerStep.GATE)
+    if AnswerStep.GATE_STRICT in run.outputs and first is not None:
         gate = gate.model_copy(update={"retried": True, "first_attempt": getattr(first, "record", None)})
     if gate.decision == "abstained" and not blocked:
         what = searched(run, question)

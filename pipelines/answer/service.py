@@ -2,7 +2,8 @@
 (concurrently), assemble the versioned prompt, generate, gate (output guardrails first), retry with the strict prompt
 if the gate failed, and record the provenance before the answer is returned.
 
-The workflow itself is declared in ``pipelines/workflows/answer.yaml``; this module supplies its components.
+The workflow itself is declared in ``pipelines/workflow/definitions/answer.yaml`` (step names:
+:class:`~pipelines.answer.names.AnswerStep`); this module supplies its components.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from evals.gate.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.answer.citations import align_citations
 from pipelines.answer.decision import finalise as finalise_gate
+from pipelines.answer.names import STRICT_STEPS, AnswerStep, check_declared
 from pipelines.answer.rollback import AutoRollback
 from pipelines.answer.steps import (
     AssembleContextStep,
@@ -50,7 +52,6 @@ from retrieval.context import ContextAssembler
 WORKFLOW_NAME = "answer"
 REVIEW_TEXT = "This answer is being held for human review before release."
 BLOCKED_TEXT = "This question was blocked by a guardrail and was not answered."
-STRICT_STEPS = ("assemble_strict", "generate_strict", "gate_strict")
 
 
 class AnswerService:
@@ -89,16 +90,17 @@ class AnswerService:
         spec = WorkflowSpec.load(default_workflows_dir() / "answer.yaml")
         if not strict_retry:
             spec = spec.without(STRICT_STEPS, version_suffix="-no-strict-retry")
-        components = {
-            "guard_input": GuardInputStep(guardrails),
-            "retrieve": RetrieveStep(retriever, top_k),
-            "graph_context": GraphContextStep(graph_context, chunks),
-            "assemble": AssembleContextStep(
+        check_declared(spec, strict_retry=strict_retry)
+        components: dict[str, object] = {
+            AnswerStep.GUARD_INPUT: GuardInputStep(guardrails),
+            AnswerStep.RETRIEVE: RetrieveStep(retriever, top_k),
+            AnswerStep.GRAPH_CONTEXT: GraphContextStep(graph_context, chunks),
+            AnswerStep.ASSEMBLE: AssembleContextStep(
                 registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails, assembler=assembler
             ),
-            "generate": GenerateStep(client),
-            "gate": GateStep(gate, guardrails),
-            "assemble_strict": AssembleContextStep(
+            AnswerStep.GENERATE: GenerateStep(client),
+            AnswerStep.GATE: GateStep(gate, guardrails),
+            AnswerStep.ASSEMBLE_STRICT: AssembleContextStep(
                 registry,
                 prompt_label,
                 graph_chunks,
@@ -107,11 +109,11 @@ class AnswerService:
                 guardrails=strict_guardrails,
                 assembler=assembler,
             ),
-            "gate_strict": GateStep(gate, strict_guardrails),
+            AnswerStep.GATE_STRICT: GateStep(gate, strict_guardrails),
         }
-        timeouts = {"generate": model_timeout_s, "gate": gate_timeout_s}
+        timeouts: dict[str, float] = {AnswerStep.GENERATE: model_timeout_s, AnswerStep.GATE: gate_timeout_s}
         if strict_retry:
-            timeouts |= {"generate_strict": model_timeout_s, "gate_strict": gate_timeout_s}
+            timeouts |= {AnswerStep.GENERATE_STRICT: model_timeout_s, AnswerStep.GATE_STRICT: gate_timeout_s}
         self.workflow: CompiledWorkflow = spec.build(components, timeouts=timeouts)
 
     def validate_question(self, question: str) -> str:
@@ -142,14 +144,18 @@ class AnswerService:
         return record
 
     def _record(self, answer_id: str, run: WorkflowRun) -> AnswerRecord:
-        guarded = run.output("guard_input", GuardedQuestion)
-        assembled: AssembledContext | None = run.maybe("assemble_strict", AssembledContext) or run.maybe(
-            "assemble", AssembledContext
+        guarded = run.output(AnswerStep.GUARD_INPUT, GuardedQuestion)
+        assembled: AssembledContext | None = run.maybe(AnswerStep.ASSEMBLE_STRICT, AssembledContext) or run.maybe(
+            AnswerStep.ASSEMBLE, AssembledContext
         )
-        generation: Generation | None = run.maybe("generate_strict", Generation) or run.maybe("generate", Generation)
-        outcome: GateOutcome | None = run.maybe("gate_strict", GateOutcome) or run.maybe("gate", GateOutcome)
+        generation: Generation | None = run.maybe(AnswerStep.GENERATE_STRICT, Generation) or run.maybe(
+            AnswerStep.GENERATE, Generation
+        )
+        outcome: GateOutcome | None = run.maybe(AnswerStep.GATE_STRICT, GateOutcome) or run.maybe(
+            AnswerStep.GATE, GateOutcome
+        )
         violations = list(guarded.violations)
-        for step in ("assemble", "gate", *STRICT_STEPS):
+        for step in (AnswerStep.ASSEMBLE, AnswerStep.GATE, *STRICT_STEPS):
             value = run.outputs.get(step)
             violations += getattr(value, "violations", [])
         if guarded.blocked:
@@ -176,7 +182,7 @@ class AnswerService:
             if assembled is not None
             else self.registry.resolve("answer", self.prompt_label, request_id=answer_id).ref()
         )
-        first = run.maybe("assemble", AssembledContext) if gate.retried else None
+        first = run.maybe(AnswerStep.ASSEMBLE, AssembledContext) if gate.retried else None
         return AnswerRecord(
             answer_id=answer_id,
             question=guarded.question,

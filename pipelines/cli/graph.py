@@ -15,12 +15,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from core.console import clear_errors
 from core.errors import InputError, StoreNotFoundError
 from core.settings import load_settings
 from kg.export import graph_rows, push, to_cypher, to_json, write_graphml
 from kg.neo4j_store import Neo4jGraphStore
 from kg.networkx_store import NetworkxGraphStore
 from pipelines.store import snapshots
+from pipelines.store.layout import GRAPH
 
 graph_app = typer.Typer(no_args_is_help=True, help="Export the embedded knowledge graph, or push it to Neo4j.")
 
@@ -31,11 +33,11 @@ def embedded_graph(store: Path | None) -> NetworkxGraphStore:
     """The published embedded graph of a store directory (default: KGRAG_STORE_DIR)."""
     root = store or load_settings().store_dir
     directory = snapshots.published_dir(root)
-    if directory is None or not (directory / "graph.json").is_file():
+    if directory is None or not (directory / GRAPH).is_file():
         raise StoreNotFoundError(
             f"no embedded graph in store {root}", hint=f"ingest documents first: `kgrag ingest data/ --store {root}`"
         )
-    return NetworkxGraphStore(directory / "graph.json")
+    return NetworkxGraphStore(directory / GRAPH)
 
 
 def export(
@@ -104,7 +106,6 @@ def push_command(
 
 def register(app: typer.Typer) -> None:
     """Add the ``graph`` sub-commands to the ``kgrag`` app."""
-    from core.console import clear_errors
 
     graph_app.command("export")(clear_errors(export))
     graph_app.command("push")(clear_errors(push_command))

@@ -12,7 +12,11 @@ from typing import Annotated
 
 import typer
 
+from core.console import EXIT_FAILURE, EXIT_PARTIAL, clear_errors
+from core.console import console as _console
 from core.errors import InputError
+from pipelines.cli.common import RichProgress
+from pipelines.cli.common import settings_for as _settings
 from pipelines.ingest.report import IngestReport
 
 StoreOption = Annotated[
@@ -22,8 +26,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the run report a
 
 
 def _finish(report: IngestReport, json_out: bool, *, fail_if_empty: bool) -> None:
-    from core.console import EXIT_FAILURE, EXIT_PARTIAL
-    from core.console import console as _console
 
     if json_out:
         print(report.model_dump_json(indent=2))
@@ -57,9 +59,6 @@ def ingest(
     published atomically when anything changed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from core.console import console as _console
-    from pipelines.cli.common import RichProgress
-    from pipelines.cli.common import settings_for as _settings
     from pipelines.compose.ingest import build_ingestor
     from pipelines.compose.models import load_embedder
     from pipelines.compose.stores import open_store
@@ -91,7 +90,6 @@ def delete(
     json_out: JsonOption = False,
 ) -> None:
     """Delete documents with their chunks, vectors, BM25 entries and every graph fact only they support."""
-    from pipelines.cli.common import settings_for as _settings
     from pipelines.compose.ingest import build_ingestor
     from pipelines.compose.models import load_embedder
     from pipelines.compose.stores import open_store
@@ -105,7 +103,6 @@ def delete(
 
 def register(app: typer.Typer) -> None:
     """Add ``ingest`` and ``delete`` to the ``kgrag`` app."""
-    from core.console import clear_errors
 
     app.command("ingest")(clear_errors(ingest))
     app.command("delete")(clear_errors(delete))

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.console import clear_errors
 from core.errors import InputError
 from core.settings import load_settings
-from pipelines.cli.workflow import errors
+from pipelines.store.layout import StoreLayout
 from prompts.labels import describe
 from prompts.registry import FilePromptRegistry
 from prompts.rollback import RollbackMonitor, RollbackPolicy
@@ -39,7 +40,7 @@ def _console() -> Console:
 
 
 @app.command("list")
-@errors
+@clear_errors
 def list_command(directory: DirOption = None) -> None:
     """Every prompt version with its owner, content hash and the labels that point at it."""
     registry = _registry(directory)
@@ -57,7 +58,7 @@ def list_command(directory: DirOption = None) -> None:
 
 
 @app.command("show")
-@errors
+@clear_errors
 def show(
     name: Annotated[str, typer.Argument(help="Prompt name, e.g. answer.")],
     version: Annotated[int | None, typer.Argument(help="Version (default: the one --label points at).")] = None,
@@ -83,7 +84,7 @@ def show(
 
 
 @app.command("diff")
-@errors
+@clear_errors
 def diff(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     a: Annotated[int, typer.Argument(help="Older version.")],
@@ -108,7 +109,7 @@ def diff(
 
 
 @app.command("promote")
-@errors
+@clear_errors
 def promote(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     version: Annotated[int, typer.Argument(help="Version to point the label at.")],
@@ -123,7 +124,7 @@ def promote(
 
 
 @app.command("split")
-@errors
+@clear_errors
 def split(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     label: Annotated[str, typer.Option("--label", help="Label whose traffic is split.")],
@@ -148,7 +149,7 @@ def split(
 
 
 @app.command("history")
-@errors
+@clear_errors
 def history(
     name: Annotated[str | None, typer.Argument(help="Prompt name (default: all).")] = None,
     directory: DirOption = None,
@@ -161,7 +162,7 @@ def history(
 
 
 @app.command("test")
-@errors
+@clear_errors
 def test(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     version: Annotated[int, typer.Argument(help="Version to test.")],
@@ -225,7 +226,7 @@ def test(
 
 
 @app.command("rollback-check")
-@errors
+@clear_errors
 def rollback_check(
     name: Annotated[str, typer.Argument(help="Prompt name.")],
     label: Annotated[str, typer.Option("--label", help="Label to watch.")] = "production",
@@ -240,7 +241,7 @@ def rollback_check(
     from pipelines.store.sql_audit import open_audit_store, recent_outcomes
 
     settings = load_settings()
-    path = (store or settings.store_dir) / "audit.sqlite"
+    path = StoreLayout(store or settings.store_dir).audit
     if not settings.audit.url and not path.is_file():
         raise InputError(f"no audit store at {path}", hint="pass --store with the store that served the answers")
     audit = open_audit_store(settings.audit.url, path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -13,26 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from core.console import clear_errors
 from pipelines.workflow.draw import to_dot, to_mermaid
 from pipelines.workflow.spec import find_workflow, list_workflows
 
-app = typer.Typer(no_args_is_help=True, help="Show and draw the declared workflows (pipelines/workflows/*.yaml).")
+app = typer.Typer(
+    no_args_is_help=True, help="Show and draw the declared workflows (pipelines/workflow/definitions/*.yaml)."
+)
 F = TypeVar("F", bound=Callable[..., Any])
 DirOption = Annotated[
     Path | None, typer.Option("--dir", help="Folder of workflow declarations (default: the packaged ones).")
 ]
-
-
-def errors(func: F) -> F:
-    """The main CLI's error handling (one red line and the fix), imported when called to avoid an import cycle."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from core.console import clear_errors
-
-        return clear_errors(func)(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class GraphFormat(StrEnum):
@@ -43,7 +33,7 @@ class GraphFormat(StrEnum):
 
 
 @app.command("list")
-@errors
+@clear_errors
 def list_command(directory: DirOption = None) -> None:
     """List the declared workflows."""
     table = Table("name", "version", "steps", "description")
@@ -53,7 +43,7 @@ def list_command(directory: DirOption = None) -> None:
 
 
 @app.command("show")
-@errors
+@clear_errors
 def show(name: Annotated[str, typer.Argument(help="Workflow name, e.g. answer.")], directory: DirOption = None) -> None:
     """Print a workflow's steps (bindings, branch conditions, retries, timeouts, fallbacks) and its edges."""
     spec = find_workflow(name, directory)
@@ -81,7 +71,7 @@ def show(name: Annotated[str, typer.Argument(help="Workflow name, e.g. answer.")
 
 
 @app.command("graph")
-@errors
+@clear_errors
 def graph(
     name: Annotated[str, typer.Argument(help="Workflow name, e.g. answer.")],
     fmt: Annotated[GraphFormat, typer.Option("--format", help="mermaid or dot.")] = GraphFormat.mermaid,

@@ -7,12 +7,11 @@ is not paid for again. Extractions with an error are never cached.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.errors import StoreCorruptError
+from core.sqlite import open_sqlite
 from core.types import Extraction
 
 _SCHEMA = """
@@ -46,16 +45,13 @@ class SqliteExtractionCache:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(
-                f"cannot read the extraction cache {self.path}: {exc}", hint="delete the file (it is only a cache)"
-            ) from exc
+        self._db = open_sqlite(
+            self.path,
+            schema=_SCHEMA,
+            error="cannot read the extraction cache {path}: {exc}",
+            hint="delete the file (it is only a cache)",
+        )
 
     def get_many(self, chunk_sha256s: Sequence[str], extractor: str) -> dict[str, Extraction]:
         """Cached extractions by chunk sha256 (chunk id left as a placeholder: use :func:`rebind`)."""

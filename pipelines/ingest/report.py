@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pipelines.store.layout import LATEST_REPORT
+
 
 class SkippedItem(BaseModel):
     """A source that was not ingested, with the reason."""
@@ -92,5 +94,5 @@ def save_report(folder: Path, report: IngestReport) -> Path:
     path.write_text(text, "utf-8")
     tmp = folder / ".latest.json.tmp"
     tmp.write_text(text, "utf-8")
-    os.replace(tmp, folder / "latest.json")
+    os.replace(tmp, folder / LATEST_REPORT)
     return path

@@ -33,10 +33,9 @@ from pipelines.ingest.report import IngestReport
 from pipelines.jobs.records import JobRecord
 from pipelines.jobs.runner import JobProgressReporter
 from pipelines.store.knowledge import KnowledgeStore
+from pipelines.store.layout import STAGING, UPLOADS
 from retrieval.base import Embedder
 
-UPLOADS = "uploads"
-STAGING = ".staging"
 _SEGMENT = re.compile(r"\w[\w. +-]*")
 MAX_NAME_CHARS = 255
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from core.errors import JobNotFoundError, StoreCorruptError
+from core.errors import JobNotFoundError
+from core.sqlite import open_sqlite
 from pipelines.ingest.report import IngestReport, SkippedItem
 
 JobKind = Literal["ingest", "delete"]
@@ -75,16 +75,14 @@ class SqliteJobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(
-                f"the job database {self.path} is not readable: {exc}", hint="move it aside; a new one is created"
-            ) from exc
+        self._conn = open_sqlite(
+            self.path,
+            schema=_SCHEMA,
+            autocommit=True,
+            error="the job database {path} is not readable: {exc}",
+            hint="move it aside; a new one is created",
+        )
 
     def put(self, record: JobRecord) -> None:
         with self._lock:

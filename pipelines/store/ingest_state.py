@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.sqlite import open_sqlite
 from core.errors import StoreCorruptError
 
 _SCHEMA = """
@@ -36,11 +37,9 @@ class IngestState:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"cannot read {self.path}: {exc}", hint="re-ingest into a new store") from exc
+        self._db = open_sqlite(
+            self.path, schema=_SCHEMA, wal=False, error="cannot read {path}: {exc}", hint="re-ingest into a new store"
+        )
 
     # ----- sources -----
 

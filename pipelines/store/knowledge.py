@@ -51,7 +51,7 @@ class KnowledgeStore:
         self.graph_settings = graph_settings or GraphSettings()
         self.vector_index: VectorIndexOptions = vector_index or VectorIndexOptions()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.audit = SqliteAuditStore(self.root / "audit.sqlite")
+        self.audit = SqliteAuditStore(StoreLayout(self.root).audit)
         self.snapshot_id = snapshots.current_snapshot_id(self.root)
         self._building = False
         self._directory = snapshots.published_dir(self.root)

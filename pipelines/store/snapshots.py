@@ -25,16 +25,16 @@ import sqlite3
 import time
 from pathlib import Path
 
-CURRENT = "current"
-SNAPSHOTS = "snapshots"
+from pipelines.store.layout import BM25, CHUNKS, CURRENT, GRAPH, MANIFEST, SNAPSHOTS, STATE, VECTORS
+
 #: SQLite files of a snapshot: copied with SQLite's online backup (a consistent copy) when a run starts.
-SQLITE_FILES = ("chunks.sqlite", "state.sqlite")
+SQLITE_FILES = (CHUNKS, STATE)
 #: Files that are only ever replaced whole (write a temp file, then rename): hard-linked into a new snapshot.
-REPLACED_FILES = ("vectors.faiss", "graph.json")
-REPLACED_DIRS = ("bm25",)
+REPLACED_FILES = (VECTORS, GRAPH)
+REPLACED_DIRS = (BM25,)
 #: Paths in the store root that link into the current snapshot, for tools that open one file.
-ROOT_LINKS = ("chunks.sqlite", "vectors.faiss", "bm25", "graph.json", "manifest.json")
-LEGACY_MANIFEST = "manifest.json"
+ROOT_LINKS = (CHUNKS, VECTORS, BM25, GRAPH, MANIFEST)
+LEGACY_MANIFEST = MANIFEST
 
 
 def current_snapshot_id(root: Path) -> str | None:

@@ -2,7 +2,7 @@
 
 A declaration names each step's *component* (a key the caller supplies objects for when building), its bindings,
 retry policy, timeout, fallback component and branch condition. Shape-only uses (``kgrag workflow show`` and
-``graph``) need no components at all. The packaged declarations live in ``pipelines/workflows/<name>.yaml``.
+``graph``) need no components at all. The packaged declarations live in ``pipelines/workflow/definitions/<name>.yaml``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ _NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 def default_workflows_dir() -> Path:
-    """The ``pipelines/workflows`` folder shipped with the package."""
-    return Path(__file__).resolve().parent / "workflows"
+    """The ``pipelines/workflow/definitions`` folder shipped with the package."""
+    return Path(__file__).resolve().parent / "definitions"
 
 
 class StepDecl(BaseModel):

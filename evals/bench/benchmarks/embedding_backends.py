@@ -22,7 +22,7 @@ from retrieval.base import Embedder
 from retrieval.embedder import SentenceTransformerEmbedder
 from retrieval.onnx_embedder import OnnxEmbedder
 
-DATASET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "musique"
+DATASET = Path(__file__).resolve().parents[4] / "shared" / "eval" / "musique"
 
 
 def _texts(path: Path, field: str, limit: int) -> list[str]:

@@ -30,9 +30,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.llm import ModelClient
 from core.settings import GateSettings
 from core.text import sentence_spans
+from evals.gate.cascade import CascadeGate
 from evals.gate.checks.claims import check_input
+from retrieval.embedder import SentenceTransformerEmbedder
 
 SEED = 7
 _CLAIMS = (
@@ -195,16 +198,12 @@ def _decided_by(stages: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval-dir", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "eval")
+    parser.add_argument("--eval-dir", type=Path, default=Path(__file__).resolve().parents[4] / "shared" / "eval")
     parser.add_argument("--count", type=int, default=30)
     parser.add_argument("--judge-url", default=None, help="OpenAI base URL of a running judge (e.g. kgrag model serve)")
     parser.add_argument("--judge-model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--dump", type=Path, default=None, help="write every item's record as JSONL here")
     args = parser.parse_args(argv)
-
-    from core.llm import ModelClient
-    from evals.gate.cascade import CascadeGate
-    from retrieval.embedder import SentenceTransformerEmbedder
 
     items = build(args.eval_dir, args.count)
     print(

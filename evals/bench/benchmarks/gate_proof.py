@@ -28,12 +28,16 @@ from rich.table import Table
 
 from core.console import clear_errors
 from core.errors import InputError
+from core.llm import ModelClient
 from core.settings import Settings, load_settings
 from evals.bench.proof.items import DEFAULT_SET, ProofItem, load_items
 from evals.bench.proof.metrics import summarise
+from evals.bench.proof.model_server import local_model_server
 from evals.bench.proof.runner import read_results, run_items
 from evals.gate.base import AnswerGate
 from evals.gate.cascade import JUDGE
+from evals.gate.factory import build_gate
+from pipelines.compose.models import load_embedder
 
 DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "proof" / "results" / "gate_proof.jsonl"
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0] if __doc__ else None)
@@ -121,7 +125,6 @@ def judge_settings(settings: Settings, serve: bool, log_path: Path) -> Iterator[
     if not serve:
         yield settings
         return
-    from evals.bench.proof.model_server import local_model_server
 
     model = settings.model_server.model
     with local_model_server(model, log_path, n_ctx=settings.model_server.n_ctx) as base_url:
@@ -130,9 +133,6 @@ def judge_settings(settings: Settings, serve: bool, log_path: Path) -> Iterator[
 
 def build_gate_from(settings: Settings) -> AnswerGate:
     """The gate ``settings`` ask for, judged by ``settings``' model, embeddings by the local MiniLM."""
-    from core.llm import ModelClient
-    from evals.gate.factory import build_gate
-    from pipelines.compose.models import load_embedder
 
     return build_gate(settings.gate, ModelClient.from_settings(settings), load_embedder(settings))
 

@@ -29,9 +29,13 @@ from core.settings import Settings, load_settings
 from core.types import AnswerRecord
 from evals.bench.benchmarks.gate_proof import judge_settings, stop_on_sigterm
 from evals.bench.metrics import bootstrap_ci
+from pipelines.compose.answer import build_answer_service
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.models import load_embedder
+from pipelines.compose.stores import open_store
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_QUESTIONS = REPO_ROOT / "evals" / "proof" / "data" / "speed_questions.txt"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_QUESTIONS = REPO_ROOT / "evals" / "bench" / "proof" / "data" / "speed_questions.txt"
 GENERATION_STEPS = ("generate", "generate_strict")
 GATE_STEPS = ("gate", "gate_strict")
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0] if __doc__ else None)
@@ -87,9 +91,6 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _store(settings: Settings, store: Path | None, workdir: Path, err: Console) -> Settings:
-    from pipelines.compose.ingest import build_ingestor
-    from pipelines.compose.models import load_embedder
-    from pipelines.compose.stores import open_store
 
     if store is not None:
         return settings.model_copy(update={"store_dir": store})
@@ -124,10 +125,6 @@ def main(
     with tempfile.TemporaryDirectory(prefix="kgrag-gate-speed-") as tmp:
         settings = _store(load_settings(), store, Path(tmp), err)
         with judge_settings(settings, serve, Path(tmp) / "model.log") as served:
-            from pipelines.compose.answer import build_answer_service
-            from pipelines.compose.models import load_embedder
-            from pipelines.compose.stores import open_store
-
             embedder = load_embedder(served)
             service = build_answer_service(served, open_store(served, embedder, create=False), embedder)
             columns = (

@@ -36,7 +36,7 @@ from pipelines.ingest.engines.ray_runtime import RayRuntime
 from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "musique" / "corpus.jsonl"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[4] / "shared" / "eval" / "musique" / "corpus.jsonl"
 
 
 def write_shards(corpus: Path, out: Path, shards: int, limit: int) -> int:

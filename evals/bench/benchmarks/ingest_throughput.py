@@ -22,7 +22,7 @@ from pipelines.compose.models import load_embedder
 from pipelines.compose.stores import open_store
 from pipelines.ingest.ingestor import embedding_text
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "musique" / "corpus.jsonl"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[4] / "shared" / "eval" / "musique" / "corpus.jsonl"
 
 
 def main() -> None:

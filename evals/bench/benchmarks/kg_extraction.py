@@ -37,7 +37,7 @@ from pipelines.ingest.chunking import chunk_document
 from prompts.registry import FilePromptRegistry
 from retrieval.embedder import SentenceTransformerEmbedder
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "shared" / "eval" / "musique" / "corpus.jsonl"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[4] / "shared" / "eval" / "musique" / "corpus.jsonl"
 
 
 def load_chunks(corpus: Path) -> tuple[list[Document], list[Chunk]]:

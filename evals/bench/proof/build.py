@@ -405,7 +405,7 @@ def write_set(groups: Sequence[dict[str, Any]], out: Path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: build the set and report what was skipped."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    default_eval = Path(__file__).resolve().parents[3] / "shared" / "eval"
+    default_eval = Path(__file__).resolve().parents[4] / "shared" / "eval"
     parser.add_argument("--eval-dir", type=Path, default=default_eval)
     parser.add_argument("--out", type=Path, default=DEFAULT_SET)
     parser.add_argument("--count", type=int, default=QUESTIONS)

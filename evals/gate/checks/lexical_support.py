@@ -20,20 +20,11 @@ import snowballstemmer
 from rapidfuzz import fuzz, process
 
 from core.errors import ConfigurationError
+from core.text import SUPPORT_STOPWORDS
 from evals.gate.base import CheckInput, CheckResult, Claim
 from evals.gate.checks.claims import band, validate_band
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
-_STOP_WORDS = """a about above according after again against all also am an and any are as at be because been
-    before being
-    below between both but by can could did do does doing down during each either few for from further had has have
-    having he her here hers herself him himself his how i if in into is it its itself just many me more most much my
-    myself neither no nor not now of off on once one only or other our ours ourselves out over own same she should
-    so some such than that the their theirs them themselves then there these they this those through thus to too
-    under until up upon very was we were what when where which while who whom whose why will with would yet you your
-    yours answer answers passage passages document documents question based states stated say says said given
-    according"""
-_STOP = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -47,7 +38,7 @@ def _tokens(text: str) -> list[_Token]:
     for match in _TOKEN.finditer(text):
         raw = match.group(0)
         word = raw.casefold().replace(",", "").replace("\u2019", "'").removesuffix("'s")
-        if word in _STOP or (len(word) < 3 and not word[0].isdigit()):
+        if word in SUPPORT_STOPWORDS or (len(word) < 3 and not word[0].isdigit()):
             continue
         # Numbers and capitalised words (names, places, dates' months) are the answer's checkable facts.
         out.append(_Token(word, word[0].isdigit() or raw[0].isupper()))

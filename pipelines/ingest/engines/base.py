@@ -10,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from core.settings import ChunkingSettings
 from core.types import Chunk
 from pipelines.ingest.parsers import ParsedSource
-
-if TYPE_CHECKING:
-    from pipelines.ingest.progress import ProgressReporter
+from pipelines.ingest.progress import ProgressReporter
 
 EngineName = Literal["local", "ray"]
 

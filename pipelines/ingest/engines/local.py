@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,10 +11,8 @@ from core.errors import ConfigurationError
 from core.settings import ChunkingSettings
 from pipelines.ingest.engines.base import EngineName, ParsedFile
 from pipelines.ingest.parsers import parse_file
+from pipelines.ingest.progress import ProgressReporter
 from retrieval.base import Embedder
-
-if TYPE_CHECKING:
-    from pipelines.ingest.progress import ProgressReporter
 
 
 class LocalEngine:

@@ -17,7 +17,7 @@ import pickle
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,7 @@ from core.settings import ChunkingSettings, EmbeddingSettings, RayEngineSettings
 from pipelines.ingest.engines.base import EngineName, ParsedFile
 from pipelines.ingest.engines.ray_runtime import RayRuntime
 from pipelines.ingest.engines.ray_tasks import EmbedActor, parse_and_chunk
-
-if TYPE_CHECKING:
-    from pipelines.ingest.progress import ProgressReporter
+from pipelines.ingest.progress import ProgressReporter
 
 
 class RayEngine:

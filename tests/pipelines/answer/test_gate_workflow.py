@@ -10,8 +10,8 @@ import pytest
 
 from core.settings import Settings
 from pipelines.answer.decision import NOT_ANSWERED
+from pipelines.answer.names import STRICT_STEPS
 from pipelines.answer.provenance import build_graph
-from pipelines.answer.service import STRICT_STEPS
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.stores import open_store
 from pipelines.store.sql_audit import SqliteAuditStore

@@ -176,7 +176,7 @@ def _ports(ours: dict[str, str]) -> list[str]:
 
 CLI_THEN_REPORT_RAY = """
 import sys
-from pipelines.cli import app
+from pipelines.cli.main import app
 code = 0
 try:
     app(sys.argv[1:])

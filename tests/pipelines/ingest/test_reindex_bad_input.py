@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from tests.pipelines.cli.test_main import kgrag
 from tests.pipelines.ingest.pdfmaker import write_pdf
 from tests.pipelines.ingest.reindex_helpers import run_ingest, write_v1
-from tests.pipelines.cli.test_main import kgrag
 
 
 def test_every_kind_of_bad_input_is_reported_and_the_rest_ingested(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
