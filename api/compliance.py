@@ -6,19 +6,18 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from api.auth import require
-from api.state import audit_store
+from api.deps import Audit
 from core.errors import InputError
 from core.settings import ApiKey
 from core.types import AnswerRecord, GateDecision
 from pipelines.answer.provenance import ProvenanceGraph, build_graph, to_graphml
-from pipelines.store.base import AnswerSummary, Review, ReviewDecision
-from pipelines.store.sql_audit import SqlAuditStore
+from pipelines.store.base import AnswerSummary, AuditStore, Review, ReviewDecision
 
 MAX_PAGE = 500
 MAX_EXPORT = 100_000
@@ -80,7 +79,7 @@ def build_router() -> APIRouter:
 
     @router.get("/v1/answers", response_model=AnswerList)
     def list_answers(
-        request: Request,
+        store: Audit,
         from_: str | None = FromQ,
         to: str | None = ToQ,
         decision: GateDecision | None = DecisionQ,
@@ -89,19 +88,18 @@ def build_router() -> APIRouter:
         offset: int = Query(0, ge=0, le=10_000_000),
     ) -> AnswerList:
         """Stored answers, newest first, filtered by time range, gate decision and text."""
-        items = audit_store(request).list_answers(**_filters(from_, to, decision, q), limit=limit, offset=offset)
+        items = store.list_answers(**_filters(from_, to, decision, q), limit=limit, offset=offset)
         return AnswerList(items=items, limit=limit, offset=offset)
 
     @router.get("/v1/exports/answers.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
     def export_answers(
-        request: Request,
+        store: Audit,
         from_: str | None = FromQ,
         to: str | None = ToQ,
         decision: GateDecision | None = DecisionQ,
         q: str | None = TextQ,
     ) -> Response:
         """CSV of the answers in a date range (one row per answer; citations as document:start-end)."""
-        store = audit_store(request)
         rows = store.list_answers(**_filters(from_, to, decision, q), limit=MAX_EXPORT)
         out = io.StringIO()
         writer = csv.writer(out)
@@ -131,11 +129,11 @@ def build_router() -> APIRouter:
         )
 
     @router.get("/v1/answers/{answer_id}", response_model=AnswerRecord)
-    def get_answer(answer_id: str, request: Request) -> AnswerRecord:
+    def get_answer(answer_id: str, store: Audit) -> AnswerRecord:
         """A stored answer record by id, exactly as it was returned."""
-        return audit_store(request).get(answer_id)
+        return store.get(answer_id)
 
-    def provenance_graph(store: SqlAuditStore, answer_id: str) -> ProvenanceGraph:
+    def provenance_graph(store: AuditStore, answer_id: str) -> ProvenanceGraph:
         record = store.get(answer_id)
         sources = store.sources(answer_id)
         documents = store.document_versions(sorted({s.document_sha256 for s in sources}))
@@ -147,10 +145,10 @@ def build_router() -> APIRouter:
         responses={200: {"content": {"application/graphml+xml": {}}}},
     )
     def get_provenance(
-        answer_id: str, request: Request, format: Literal["json", "graphml"] = Query("json")
+        answer_id: str, store: Audit, format: Literal["json", "graphml"] = Query("json")
     ) -> ProvenanceGraph | Response:
         """The answer's W3C PROV-style graph, built from the record and the sources as they were at answer time."""
-        graph = provenance_graph(audit_store(request), answer_id)
+        graph = provenance_graph(store, answer_id)
         if format == "graphml":
             return Response(
                 to_graphml(graph),
@@ -160,9 +158,8 @@ def build_router() -> APIRouter:
         return graph
 
     @router.get("/v1/answers/{answer_id}/reviews", response_model=list[Review])
-    def list_reviews(answer_id: str, request: Request) -> list[Review]:
+    def list_reviews(answer_id: str, store: Audit) -> list[Review]:
         """Reviews of an answer, oldest first."""
-        store = audit_store(request)
         store.get(answer_id)
         return store.reviews(answer_id)
 
@@ -170,19 +167,19 @@ def build_router() -> APIRouter:
     def add_review(
         answer_id: str,
         body: ReviewRequest,
-        request: Request,
-        key: ApiKey | None = Depends(require("compliance")),
+        key: Annotated[ApiKey | None, Depends(require("compliance"))],
+        store: Audit,  # after the key: a wrong key is a 401 even while the store is unavailable
     ) -> Review:
         """Record a review as a new record linked to the answer; the answer record itself never changes."""
         reviewer = body.reviewer.strip() or (key.name if key else "anonymous")
-        return audit_store(request).add_review(
+        return store.add_review(
             answer_id, reviewer=reviewer, decision=body.decision, note=body.note, corrected_answer=body.corrected_answer
         )
 
     @router.get("/v1/review-queue", response_model=AnswerList)
-    def review_queue(request: Request, limit: int = Query(50, ge=1, le=MAX_PAGE)) -> AnswerList:
+    def review_queue(store: Audit, limit: int = Query(50, ge=1, le=MAX_PAGE)) -> AnswerList:
         """Answers the gate held for review that no one has reviewed yet, newest first."""
-        held = audit_store(request).list_answers(decision="review", limit=MAX_EXPORT)
+        held = store.list_answers(decision="review", limit=MAX_EXPORT)
         return AnswerList(items=[a for a in held if a.reviews == 0][:limit], limit=limit, offset=0)
 
     return router

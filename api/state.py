@@ -14,8 +14,8 @@ from pipelines.answer.conversation import QuestionRewriter
 from pipelines.answer.service import AnswerService
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.stores import open_store
+from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
-from pipelines.store.sql_audit import SqlAuditStore
 from retrieval.base import Embedder
 
 log = logging.getLogger("kgrag.api")
@@ -28,7 +28,7 @@ class AppState:
     settings: Settings
     service: AnswerService | None = None
     store: KnowledgeStore | None = None
-    audit: SqlAuditStore | None = None
+    audit: AuditStore | None = None
     rewriter: QuestionRewriter | None = None
     startup_error: KgragError | None = None
     embedder: Embedder | None = None
@@ -74,7 +74,7 @@ def answer_service(request: Request) -> AnswerService:
     return st.service
 
 
-def audit_store(request: Request) -> SqlAuditStore:
+def audit_store(request: Request) -> AuditStore:
     st = app_state(request)
     if st.audit is None:
         raise _unavailable(st)

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from rapidfuzz import fuzz
 
+from core.base import ChatModel
 from core.errors import ModelOutputError
-from core.llm import ModelClient
 from core.types import Chunk, Entity, Extraction, Fact, Mention
 from kg.names import entity_id, normalize_name
 from prompts.base import PromptTemplate, RenderedPrompt
@@ -118,7 +118,7 @@ class LLMExtractor:
 
     def __init__(
         self,
-        client: ModelClient,
+        client: ChatModel,
         template: PromptTemplate,
         render: Callable[..., RenderedPrompt],
         max_retries: int = 1,
@@ -136,7 +136,7 @@ class LLMExtractor:
 
     def _ask(self, messages: list[dict[str, str]]) -> tuple[str, ExtractionOutput | None, str]:
         """One model call: ``(raw reply, parsed output or None, error or "")``."""
-        # The same request as ``ModelClient.chat_json`` (JSON mode constrained by the schema), but keeping
+        # The same request as ``ChatModel.chat_json`` (JSON mode constrained by the schema), but keeping
         # the raw reply so that a repair turn can show the model what it wrote.
         result = self.client.chat(messages, json_schema=self.schema, json_mode=True, max_tokens=self.max_tokens)
         try:

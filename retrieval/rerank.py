@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from core.base import ChatModel
 from core.errors import ConfigurationError, InputError, ModelOutputError
-from core.llm import ModelClient
 from core.types import RetrievedChunk
 from prompts.base import PromptTemplate, RenderedPrompt
 from retrieval.base import Retriever
@@ -40,7 +40,7 @@ class LLMReranker:
     def __init__(
         self,
         retriever: Retriever,
-        client: ModelClient,
+        client: ChatModel,
         template: PromptTemplate,
         render: Callable[..., RenderedPrompt],
         *,

@@ -15,6 +15,7 @@ import pytest
 from core.llm import ModelClient
 from core.local_model import model_path, model_spec, prepare_model, server_command
 from core.settings import LocalModelName, ModelServerSettings, default_cache_dir
+from tests.kg.conftest import BoltServer, start_arcadedb
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
@@ -127,3 +128,14 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:  #
     assert report.documents_added >= 4 and not report.skipped, report
     store.audit.close()
     return root
+
+
+@pytest.fixture(scope="session")
+def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltServer]:
+    """ArcadeDB 26.10.2 (arcadedb-embedded wheel) with its Bolt plugin, databases ``kgtest`` and ``kgpush``.
+
+    For the Neo4j store tests (tests/kg) and `kgrag graph push` (tests/pipelines/cli).
+    """
+    server = start_arcadedb(tmp_path_factory.mktemp("arcadedb"), ("kgtest", "kgpush"))
+    yield server
+    server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from core.llm import ModelClient
+from core.base import ChatModel
 from core.types import ConversationRef, PromptRef
 from prompts.base import PromptRegistry
 
@@ -45,7 +45,7 @@ class Rewrite(BaseModel):
 class QuestionRewriter:
     """Rewrites the last user message into a standalone question when there are earlier turns."""
 
-    def __init__(self, client: ModelClient, registry: PromptRegistry, label: str = "production") -> None:
+    def __init__(self, client: ChatModel, registry: PromptRegistry, label: str = "production") -> None:
         self.client = client
         self.registry = registry
         self.label = label

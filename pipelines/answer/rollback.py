@@ -10,7 +10,8 @@ import threading
 
 from core.settings import RollbackSettings
 from core.types import AnswerRecord
-from pipelines.store.sql_audit import SqlAuditStore, recent_outcomes
+from pipelines.store.base import AuditStore
+from pipelines.store.sql_audit import recent_outcomes
 from prompts.registry import FilePromptRegistry
 from prompts.rollback import RollbackDecision, RollbackMonitor, RollbackPolicy
 
@@ -26,7 +27,7 @@ class AutoRollback:
     def __init__(
         self,
         registry: FilePromptRegistry,
-        audit: SqlAuditStore,
+        audit: AuditStore,
         settings: RollbackSettings,
         *,
         prompt: str = "answer",

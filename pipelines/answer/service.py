@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from core.base import ChatModel
 from core.errors import InputError
-from core.llm import ModelClient
 from core.types import (
     AnswerRecord,
     ConversationRef,
@@ -64,7 +64,7 @@ class AnswerService:
         graph_context: GraphContextBuilder,
         chunks: ChunkStore,
         registry: PromptRegistry,
-        client: ModelClient,
+        client: ChatModel,
         gate: AnswerGate,
         audit: AuditStore,
         prompt_label: str = "production",

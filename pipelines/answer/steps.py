@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from core.llm import ModelClient
+from core.base import ChatModel
 from core.types import (
     Fact,
     GateRecord,
@@ -214,7 +214,7 @@ def evidence_text(fact: Fact, chunk_text: str | None) -> str:
 class GenerateStep:
     """Ask the configured model for the answer."""
 
-    def __init__(self, client: ModelClient) -> None:
+    def __init__(self, client: ChatModel) -> None:
         self.client = client
 
     def run(self, prompt: RenderedPrompt) -> Generation:

@@ -17,7 +17,6 @@ from pipelines.compose.stores import build_audit, open_store
 from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.snapshotting_audit import SnapshottingAuditStore
-from pipelines.store.sql_audit import SqlAuditStore
 from retrieval.base import Embedder, Retriever
 
 
@@ -25,7 +24,7 @@ def build_answer_service(
     settings: Settings,
     store: KnowledgeStore,
     embedder: Embedder,
-    audit: SqlAuditStore | None = None,
+    audit: AuditStore | None = None,
 ) -> AnswerService:
     r = settings.retrieval
     retriever: Retriever = build_retriever(settings, store, embedder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.settings import Settings
+from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.sql_audit import SqlAuditStore
 from retrieval.base import Embedder
@@ -30,6 +31,6 @@ def open_store(
     )
 
 
-def build_audit(settings: Settings, store: KnowledgeStore) -> SqlAuditStore:
+def build_audit(settings: Settings, store: KnowledgeStore) -> AuditStore:
     """The audit store: PostgreSQL (or any SQLAlchemy URL) when ``KGRAG_AUDIT__URL`` is set, else the store's own."""
     return SqlAuditStore(settings.audit.url) if settings.audit.url else store.audit

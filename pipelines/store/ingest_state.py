@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.sqlite import open_sqlite
-from core.errors import StoreCorruptError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sources (file_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, document_ids TEXT NOT NULL);

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigurationError, StoreCorruptError, StoreNotFoundError
@@ -19,12 +18,12 @@ from core.settings import GraphSettings
 from kg.base import GraphStore
 from kg.factory import open_graph_store
 from pipelines.store import snapshots
-from pipelines.store.sql_audit import SqliteAuditStore
 from pipelines.store.ingest_state import IngestState
+from pipelines.store.layout import FORMAT_VERSION, MANIFEST, StoreLayout
+from pipelines.store.sql_audit import SqliteAuditStore
 from retrieval.bm25_index import Bm25Index
 from retrieval.faiss_index import FaissVectorIndex, VectorIndexOptions
 from retrieval.sqlite_chunk_store import SqliteChunkStore
-from pipelines.store.layout import FORMAT_VERSION, MANIFEST, StoreLayout
 
 
 class KnowledgeStore:

@@ -6,35 +6,22 @@ graph shows the sources as they were when the answer was given even after re-ind
 Reviews are new rows linked to the answer, never edits of it.
 """
 
-
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
-import sqlalchemy as sa
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
-from core.errors import AnswerNotFoundError, ConfigurationError, InputError
-from core.types import AnswerRecord, Chunk, Document, GateDecision
-from pipelines.store.base import AnswerSummary, DocumentSource, DocumentVersion, Review, SourceSnapshot
-from pipelines.store.base import ReviewDecision
-import shutil
-import tempfile
-from collections.abc import Callable
-from statistics import mean
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from core.errors import InputError, PromptError
-from core.settings import Settings
-from core.types import GateDecision
-from prompts.registry import FilePromptRegistry, default_templates_dir
-from prompts.rollback import Outcome
-from retrieval.base import Embedder
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from core.errors import AnswerNotFoundError, ConfigurationError, InputError
+from core.types import AnswerRecord, Document
+from pipelines.store.base import AnswerSummary, AuditStore, DocumentVersion, Review, ReviewDecision, SourceSnapshot
+from prompts.rollback import Outcome
 
 _META = sa.MetaData()
 _ANSWERS = sa.Table(
@@ -276,7 +263,7 @@ def open_audit_store(url: str | None, default_path: Path) -> SqlAuditStore:
     return SqlAuditStore(url) if url else SqliteAuditStore(default_path)
 
 
-def recent_outcomes(audit: SqlAuditStore, prompt: str, limit: int = 1000) -> list[Outcome]:
+def recent_outcomes(audit: AuditStore, prompt: str, limit: int = 1000) -> list[Outcome]:
     """Outcomes (prompt version, released or not) of the newest ``limit`` answers made with ``prompt``, oldest first.
 
     An answer whose first draft came from ``prompt`` and failed the gate counts as a failure of that version even when
@@ -298,5 +285,3 @@ def recent_outcomes(audit: SqlAuditStore, prompt: str, limit: int = 1000) -> lis
                 )
             )
     return outcomes[::-1]
-
-

@@ -5,11 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,11 +61,3 @@ def start_arcadedb(root: Path, databases: tuple[str, ...]) -> BoltServer:
         server.stop()
         raise RuntimeError(f"ArcadeDB did not start: {line!r}; see {log}:\n{log.read_text()[-3000:]}")
     return server
-
-
-@pytest.fixture(scope="session")
-def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltServer]:
-    """ArcadeDB 26.10.2 (arcadedb-embedded wheel) with its Bolt plugin, databases ``kgtest`` and ``kgpush``."""
-    server = start_arcadedb(tmp_path_factory.mktemp("arcadedb"), ("kgtest", "kgpush"))
-    yield server
-    server.stop()

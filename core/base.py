@@ -1,0 +1,44 @@
+"""Protocols of the core layer: what the rest of kgrag asks of a chat model."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from core.llm import ChatResult
+
+
+class ChatModel(Protocol):
+    """A chat model as the answer workflow, the question rewriter, the reranker and the extractor use it.
+
+    :class:`core.llm.ModelClient` (any OpenAI-compatible endpoint) satisfies it structurally; ``tests/scripted_model``
+    holds an in-process one for fast unit tests of workflow logic. Both methods raise
+    :class:`core.errors.ModelUnavailableError` when the model cannot be reached; ``chat_json`` raises
+    :class:`core.errors.ModelOutputError` when the reply is not a JSON object.
+    """
+
+    @property
+    def model(self) -> str:
+        """The model's name, as requests and provenance record it."""
+        ...
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        json_mode: bool = False,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ChatResult:
+        """One chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema)."""
+        ...
+
+    def chat_json(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+    ) -> dict[str, Any]:
+        """Chat in JSON mode and return the parsed object."""
+        ...
