@@ -51,7 +51,6 @@ class Health(BaseModel):
 
 
 def _open(state: AppState) -> None:
-
     try:
         embedder = state.embedder = state.embedder or load_embedder(state.settings)
         state.store = open_store(state.settings, embedder, create=False)

@@ -148,7 +148,6 @@ class AnswerGenerator:
     """Generates an answer from the top passages with the production answer prompt (for --answers)."""
 
     def __init__(self, settings: Settings, corpus: dict[str, dict[str, str]]) -> None:
-
         self.client = ModelClient.from_settings(settings)
         self.registry = prompt_registry(settings)
         self.template = self.registry.resolve("answer", settings.prompts.label)

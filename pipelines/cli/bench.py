@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from core.console import console
 from core.errors import InputError
 from core.settings import load_settings
 from pipelines.cli.common import RichProgress
@@ -60,7 +61,7 @@ def bench(
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to run every question")
     chosen = parse_modes(modes)
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         report = run_benchmark(

@@ -12,25 +12,19 @@ from typing import Annotated
 
 import typer
 
-from core.console import EXIT_FAILURE, EXIT_PARTIAL, clear_errors
-from core.console import console as _console
+from core.console import EXIT_FAILURE, EXIT_PARTIAL, clear_errors, console
 from core.errors import InputError
-from pipelines.cli.common import RichProgress
-from pipelines.cli.common import settings_for as _settings
+from pipelines.cli.common import RichProgress, StoreOption, settings_for
 from pipelines.ingest.report import IngestReport
 
-StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Store directory (default: KGRAG_STORE_DIR or ./store).")
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")]
 
 
 def _finish(report: IngestReport, json_out: bool, *, fail_if_empty: bool) -> None:
-
     if json_out:
         print(report.model_dump_json(indent=2))
     else:
-        out = _console()
+        out = console()
         for line in report.summary_lines():
             out.print(line)
     if fail_if_empty and report.documents_ingested == 0 and report.documents_unchanged == 0:
@@ -63,7 +57,7 @@ def ingest(
     from pipelines.compose.models import load_embedder
     from pipelines.compose.stores import open_store
 
-    settings = _settings(store)
+    settings = settings_for(store)
     if extractor is not None:
         if extractor not in ("offline", "llm"):
             raise InputError(f"unknown extractor {extractor!r}", hint="use --extractor offline or --extractor llm")
@@ -74,7 +68,7 @@ def ingest(
         if engine not in ("local", "ray"):
             raise InputError(f"unknown engine {engine!r}", hint="use --engine local or --engine ray")
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"engine": engine})})
-    err = _console(stderr=True)
+    err = console(stderr=True)
     with err.status("loading the embedding model"):
         embedder = load_embedder(settings)
     knowledge = open_store(settings, embedder, create=True)
@@ -94,7 +88,7 @@ def delete(
     from pipelines.compose.models import load_embedder
     from pipelines.compose.stores import open_store
 
-    settings = _settings(store)
+    settings = settings_for(store)
     embedder = load_embedder(settings)
     knowledge = open_store(settings, embedder, create=False)
     report = build_ingestor(settings, knowledge, embedder).delete(document_ids)

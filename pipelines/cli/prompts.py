@@ -16,6 +16,7 @@ from rich.table import Table
 from core.console import clear_errors
 from core.errors import InputError
 from core.settings import load_settings
+from pipelines.cli.common import StoreOption, settings_for
 from pipelines.store.layout import StoreLayout
 from prompts.labels import describe
 from prompts.registry import FilePromptRegistry
@@ -25,9 +26,6 @@ app = typer.Typer(no_args_is_help=True, help="List, compare, test, promote and r
 DirOption = Annotated[
     Path | None,
     typer.Option("--prompts-dir", help="Template folder (default: KGRAG_PROMPTS__DIRECTORY or the packaged one)."),
-]
-StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="Store directory (default: KGRAG_STORE_DIR or ./store).")
 ]
 
 
@@ -178,9 +176,7 @@ def test(
     from pipelines.compose.models import load_embedder
     from prompts.registry import default_templates_dir
 
-    settings = load_settings()
-    if store is not None:
-        settings = settings.model_copy(update={"store_dir": store})
+    settings = settings_for(store)
     cases = len(load_golden(settings.prompts.directory or default_templates_dir(), name).cases)
     versions = [version] + ([baseline] if baseline is not None else [])
     for v in versions:  # fail on a wrong version before loading the embedder

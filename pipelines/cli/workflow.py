@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from core.console import clear_errors
+from core.console import clear_errors, console
 from pipelines.workflow.draw import to_dot, to_mermaid
 from pipelines.workflow.spec import find_workflow, list_workflows
 
 app = typer.Typer(
     no_args_is_help=True, help="Show and draw the declared workflows (pipelines/workflow/definitions/*.yaml)."
 )
-F = TypeVar("F", bound=Callable[..., Any])
 DirOption = Annotated[
     Path | None, typer.Option("--dir", help="Folder of workflow declarations (default: the packaged ones).")
 ]
@@ -39,7 +37,7 @@ def list_command(directory: DirOption = None) -> None:
     table = Table("name", "version", "steps", "description")
     for spec in list_workflows(directory):
         table.add_row(spec.name, spec.version, str(len(spec.steps)), escape(spec.description))
-    Console(highlight=False).print(table)
+    console().print(table)
 
 
 @app.command("show")

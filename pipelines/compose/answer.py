@@ -1,4 +1,5 @@
-"""Wiring: build the components a command or the API needs from typed settings (no string lookup tables)."""
+"""Composition root, answers: the answer service (retriever, graph context, model, gate, audit, rollback) from typed
+settings, and the builder golden prompt tests run with."""
 
 from __future__ import annotations
 

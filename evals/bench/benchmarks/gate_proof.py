@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from core.console import clear_errors
+from core.console import clear_errors, console
 from core.errors import InputError
 from core.llm import ModelClient
 from core.settings import Settings, load_settings
@@ -204,7 +204,7 @@ def main(
     stop_on_sigterm()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to run every item")
     items = load_items(proof_set)[:limit]

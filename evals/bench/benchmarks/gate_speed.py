@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from core.console import clear_errors
+from core.console import clear_errors, console
 from core.errors import InputError
 from core.settings import Settings, load_settings
 from core.types import AnswerRecord
@@ -91,7 +91,6 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _store(settings: Settings, store: Path | None, workdir: Path, err: Console) -> Settings:
-
     if store is not None:
         return settings.model_copy(update={"store_dir": store})
     root = workdir / "store"
@@ -120,7 +119,7 @@ def main(
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to answer every question")
     asked = read_questions(questions)[:limit]
-    err = Console(stderr=True, highlight=False)
+    err = console(stderr=True)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kgrag-gate-speed-") as tmp:
         settings = _store(load_settings(), store, Path(tmp), err)
