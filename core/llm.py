@@ -7,10 +7,18 @@ from typing import Any
 
 import httpx
 import openai
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.errors import ModelOutputError, ModelUnavailableError
 from core.settings import Settings
+
+
+class TokenLogprob(BaseModel):
+    """One generated token, its log-probability, and the top alternatives the server gave at its position."""
+
+    token: str
+    logprob: float
+    top: dict[str, float] = Field(default_factory=dict)
 
 
 class ChatResult(BaseModel):
@@ -20,6 +28,8 @@ class ChatResult(BaseModel):
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    #: Per generated token, its log-probability and the top alternatives (when asked for and served).
+    logprobs: list[TokenLogprob] | None = None
 
 
 class ModelClient:
@@ -77,9 +87,13 @@ class ModelClient:
         json_mode: bool = False,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        logprobs: int | None = None,
     ) -> ChatResult:
-        """Send a chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema)."""
+        """Send a chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema);
+        with ``logprobs`` ask for that many top alternatives per generated token."""
         kwargs: dict[str, Any] = {}
+        if logprobs is not None:
+            kwargs |= {"logprobs": True, "top_logprobs": logprobs}
         if json_schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         elif json_mode:
@@ -101,11 +115,18 @@ class ModelClient:
             ) from exc
         choice = response.choices[0]
         usage = response.usage
+        tokens: list[TokenLogprob] | None = None
+        if logprobs is not None and choice.logprobs is not None and choice.logprobs.content:
+            tokens = [
+                TokenLogprob(token=t.token, logprob=t.logprob, top={alt.token: alt.logprob for alt in t.top_logprobs})
+                for t in choice.logprobs.content
+            ]
         return ChatResult(
             text=choice.message.content or "",
             model=response.model or self.model,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
+            logprobs=tokens,
         )
 
     def chat_json(

@@ -158,25 +158,42 @@ class ExtractionSettings(BaseModel):
 
 
 #: The answer gate's cascade stages, cheapest first; ``judge`` (the Ragas LLM judge) runs only when needed.
-GateStageName = Literal["citation_coverage", "quoted_spans", "support_similarity", "lexical_support", "judge"]
+GateStageName = Literal[
+    "citation_coverage",
+    "quoted_spans",
+    "support_similarity",
+    "lexical_support",
+    "polarity",
+    "numbers",
+    "entailment",
+    "relevance",
+    "judge",
+]
+#: The cheap stages may only fail an answer; ``entailment`` and ``relevance`` (the LLM judge, one short call per
+#: claim) give the positive evidence release needs. ``judge`` (Ragas faithfulness and answer relevancy over the
+#: whole answer) can be added after them.
 DEFAULT_GATE_STAGES: tuple[GateStageName, ...] = (
     "citation_coverage",
     "quoted_spans",
     "support_similarity",
     "lexical_support",
-    "judge",
+    "polarity",
+    "numbers",
+    "entailment",
+    "relevance",
 )
 
 
 class GateSettings(BaseModel):
-    """The answer gate: a cascade of cheap checks, then Ragas faithfulness and answer relevancy only when the cheap
-    checks are inconclusive. ``backend="ragas"`` runs the judge on every answer (the pre-cascade gate)."""
+    """The answer gate: cheap checks that may only fail an answer fast, then a verdict per claim against its cited
+    sentences and a relevance verdict, from the judge model. ``backend="ragas"`` runs Ragas faithfulness and answer
+    relevancy on every answer instead (the pre-cascade gate)."""
 
     enabled: bool = True
     backend: Literal["cascade", "ragas"] = "cascade"
     stages: list[GateStageName] = Field(default_factory=lambda: list(DEFAULT_GATE_STAGES))
-    #: Each cheap stage fails below ``<stage>_fail_below``, passes at or above ``<stage>_pass_at``, else is
-    #: inconclusive (and the judge decides). Calibrated on shared/eval (``evals/benchmarks/gate_calibration.py``).
+    #: Each cheap stage fails below ``<stage>_fail_below``; at or above it the cascade goes on (``pass_at`` only
+    #: labels the stage's outcome). Calibrated on the calibration part of proof v2.
     citation_coverage_fail_below: float = Field(default=0.5, ge=0.0, le=1.0)
     citation_coverage_pass_at: float = Field(default=1.0, ge=0.0, le=1.0)
     quoted_spans_fail_below: float = Field(default=1.0, ge=0.0, le=1.0)
@@ -188,12 +205,18 @@ class GateSettings(BaseModel):
     #: The judge's endpoint and model when it is not the answer model (default: the answer model judges).
     judge_base_url: str | None = None
     judge_model: str | None = None
-    #: An inconclusive ``support_similarity`` (a paraphrase) needs no judge when ``lexical_support`` scores at least
-    #: this (1.0: every content word, number and name of every sentence is in its cited passages); None: the judge
-    #: decides. On the proof set every hallucinated answer with an inconclusive similarity scored below 1.0.
-    similarity_settled_by_lexical_at: float | None = Field(default=1.0, ge=0.0, le=1.0)
+    #: A claim is entailed when the judge says so with at least this probability (from logprobs, where served).
+    entailed_at: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: The answer addresses the question when the judge says so with at least this probability.
+    relevant_at: float = Field(default=0.5, ge=0.0, le=1.0)
+    #: How many sentences of its passages each claim is judged against.
+    evidence_sentences: int = Field(default=3, ge=1, le=20)
+    #: A claim's citation is re-pointed when another shown passage holds this much more of its content words.
+    repair_margin: float = Field(default=0.2, ge=0.0, le=1.0)
+    #: Verdicts kept in memory, keyed by (judge model, prompt version, question, claim, evidence).
+    verdict_cache_size: int = Field(default=4096, ge=0)
     #: What an inconclusive cascade decides when ``judge`` is not among the stages.
-    inconclusive_decision: Literal["review", "abstained", "released"] = "review"
+    inconclusive_decision: Literal["review", "abstained"] = "review"
     #: rapidfuzz ratio (0-100) at which an answer token counts as found in a passage token (near matches).
     fuzzy_match: float = 88.0
     faithfulness_threshold: float = 0.5

@@ -176,6 +176,9 @@ class GateScores(BaseModel):
         default=None, description="Share of the answer's content tokens, numbers and names found in its passages."
     )
     context_relevance: float | None = Field(default=None, description="How relevant the passages are to the question.")
+    entailment: float | None = Field(
+        default=None, description="The judge's lowest probability that a claim is entailed by its evidence."
+    )
 
 
 GateStageOutcome = Literal["pass", "fail", "inconclusive", "error", "skipped"]
@@ -189,6 +192,39 @@ class GateStageRecord(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     duration_ms: float = 0.0
     detail: str = ""
+
+
+VerdictLabel = Literal["entailed", "contradicted", "not_found"]
+
+
+class EvidenceSpan(BaseModel):
+    """A sentence of a passage the gate judged a claim against: ``[passage]`` numbering as in the answer, and
+    character offsets into that passage's text (``document_start``/``document_end`` into its document once the
+    answer service maps them)."""
+
+    passage: int = Field(ge=1, description="The 1-based passage number the answer's markers use.")
+    start: int
+    end: int
+    text: str
+    chunk_id: str | None = None
+    document_start: int | None = None
+    document_end: int | None = None
+
+
+class ClaimVerdict(BaseModel):
+    """The gate's verdict on one claim (answer sentence): which passages it cited, which it was judged against
+    (after citation repair), the verdict, its probability where the judge gave logprobs, and the evidence."""
+
+    claim: str
+    cited: list[int] = Field(default_factory=list)
+    judged_against: list[int] = Field(default_factory=list)
+    repair: str | None = Field(default=None, description="How the claim's citation was re-pointed, if it was.")
+    verdict: VerdictLabel
+    probability: float | None = Field(default=None, description="The judge's probability of its verdict.")
+    decided_by: str = Field(description="The stage that decided this verdict (a cheap check or the judge).")
+    detail: str = ""
+    cached: bool = False
+    evidence: list[EvidenceSpan] = Field(default_factory=list)
 
 
 class SearchSummary(BaseModel):
@@ -212,6 +248,11 @@ class GateRecord(BaseModel):
         default=None, description="The gate's record of the first draft when ``retried`` (its scores and stages)."
     )
     searched: SearchSummary | None = Field(default=None, description="What was searched, on an abstention.")
+    claims: list[ClaimVerdict] = Field(default_factory=list, description="A verdict per claim of the answer.")
+    relevant: bool | None = Field(default=None, description="The judge's verdict: the answer addresses the question.")
+    repaired_answer: str | None = Field(
+        default=None, description="The answer with citation markers the gate re-pointed (markers index contexts)."
+    )
 
 
 StepStatus = Literal["ok", "failed", "skipped", "timeout"]

@@ -108,8 +108,9 @@ class ScriptedChatModel:
         json_mode: bool = False,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        logprobs: int | None = None,
     ) -> ChatResult:
-        params = {"json_schema": json_schema, "json_mode": json_mode, "max_tokens": max_tokens}
+        params = {"json_schema": json_schema, "json_mode": json_mode, "max_tokens": max_tokens, "logprobs": logprobs}
         reply = self._next(ScriptedCall("chat", [dict(m) for m in messages], params | {"temperature": temperature}))
         text = reply if isinstance(reply, str) else json.dumps(reply)
         return ChatResult(text=text, model=self._model)

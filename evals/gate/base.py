@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from core.types import GateRecord, GateStageOutcome
+from core.llm import ChatResult
+from core.types import GateRecord, GateStageOutcome, VerdictLabel
 
 
 class AnswerGate(Protocol):
@@ -53,3 +54,52 @@ class GateCheck(Protocol):
     name: str
 
     def check(self, item: CheckInput) -> CheckResult: ...
+
+
+class VerdictModel(Protocol):
+    """The judge's endpoint: a chat model that can constrain its output by a JSON schema and return logprobs
+    (:class:`core.llm.ModelClient` on any OpenAI-compatible server)."""
+
+    @property
+    def model(self) -> str:
+        """The judge model's name (part of every cached verdict's key)."""
+        ...
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        json_mode: bool = False,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        logprobs: int | None = None,
+    ) -> ChatResult: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's verdict: its label, the probability the judge gave the releasing label (``entailed``, or ``yes``
+    for relevance; None without logprobs), and whether it came from the cache."""
+
+    label: VerdictLabel
+    probability: float | None = None
+    cached: bool = False
+    #: What the judge wrote besides the label (relevance: the words of the answer that answer the question).
+    text: str | None = None
+
+
+class ClaimJudge(Protocol):
+    """Judges one claim against its evidence sentences, and whether an answer addresses its question."""
+
+    @property
+    def version(self) -> str:
+        """The judge's prompt version (part of every cached verdict's key and of the provenance)."""
+        ...
+
+    def entailment(self, question: str, claim: str, evidence: Sequence[str]) -> Verdict: ...
+
+    def relevance(self, question: str, answer: str) -> Verdict:
+        """``entailed`` when the answer gives what the question asks (``text``: the words that do), ``not_found``
+        otherwise."""
+        ...

@@ -1,35 +1,46 @@
-"""The cascade gate: cheap checks first, the Ragas LLM judge only when they are not conclusive.
+"""The cascade gate: cheap checks that may only fail an answer, then a verdict per claim and a relevance verdict.
 
-Order: a precheck (abstention, empty answer, no contexts: decided without any check), then each configured cheap
-stage (citation coverage, quoted spans, support similarity, lexical support). A stage that fails stops the cascade
-and the answer is not released (``abstained``; the workflow may retry it with the strict prompt). When every cheap
-stage passes, the answer is released without calling the judge. When any is inconclusive, the judge (Ragas
-faithfulness and answer relevancy, :class:`~evals.gate.ragas_gate.RagasGate`) decides; a judge that fails after its
-retries sends the answer to ``review`` with a ``gate_error`` stage, never to ``released``. Without a judge stage,
-an inconclusive cascade decides ``inconclusive_decision`` (default ``review``).
+Order: a precheck (abstention, empty answer, no contexts: decided without any check); citation repair (a claim
+whose cited passage does not hold it while another shown passage does is re-pointed, and the repair recorded);
+each configured cheap stage (citation coverage, quoted spans, support similarity, lexical support, polarity,
+numbers); then the judge stages. A cheap stage that fails stops the cascade and the answer is not released
+(``abstained``; the workflow may retry it with the strict prompt). A cheap stage that passes releases nothing:
+release needs every claim ``entailed`` by its evidence sentences and the answer judged relevant
+(:class:`~evals.gate.verification.ClaimVerifier`). Ragas faithfulness and answer relevancy
+(:class:`~evals.gate.ragas_gate.RagasGate`, stage ``judge``) may run after them. A judge that fails sends the
+answer to ``review`` with a ``gate_error``, never to ``released``; with no judge stage configured, the cascade
+decides ``inconclusive_decision`` (``review`` or ``abstained``).
 
-Every stage's outcome, scores and time are kept in :attr:`GateRecord.stages`.
+Every stage's outcome, scores and time are kept in :attr:`GateRecord.stages`; every judged claim's verdict and
+evidence in :attr:`GateRecord.claims`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
-from core.types import GateDecision, GateRecord, GateScores, GateStageOutcome, GateStageRecord
+from core.types import ClaimVerdict, GateDecision, GateRecord, GateScores, GateStageOutcome, GateStageRecord
 from evals.gate.base import AnswerGate, CheckInput, GateCheck
 from evals.gate.checks.citation_coverage import CitationCoverageCheck
-from evals.gate.checks.claims import check_input
+from evals.gate.checks.claims import check_input, render_claims
 from evals.gate.checks.lexical_support import LexicalSupportCheck
+from evals.gate.checks.numbers import NumbersCheck
+from evals.gate.checks.polarity import PolarityCheck
 from evals.gate.checks.quoted_spans import QuotedSpansCheck
 from evals.gate.checks.support_similarity import SupportSimilarityCheck
+from evals.gate.evidence import repair_citations
 from evals.gate.ragas_gate import RagasGate, is_abstention, strip_citations
+from evals.gate.verdicts import LlmClaimJudge
+from evals.gate.verification import ENTAILMENT, RELEVANCE, ClaimVerifier
 from retrieval.base import Embedder
 
 PRECHECK = "precheck"
+REPAIR = "citation_repair"
 JUDGE = "judge"
 #: GateScores fields a cheap stage's scores may fill.
 _SCORE_FIELDS = ("citation_coverage", "support_similarity", "lexical_support")
@@ -54,25 +65,54 @@ def precheck(question: str, answer: str, contexts: Sequence[str]) -> str | None:
     return None
 
 
+@dataclass
+class _Record:
+    """What the cascade has gathered so far, turned into the :class:`GateRecord` of its decision."""
+
+    repaired_answer: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    claims: list[ClaimVerdict] = field(default_factory=list)
+    relevant: bool | None = None
+
+    def record(self, decision: GateDecision, reason: str, stages: list[GateStageRecord]) -> GateRecord:
+        return GateRecord(
+            decision=decision,
+            scores=GateScores(**self.scores),
+            reason=reason,
+            stages=stages,
+            claims=self.claims,
+            relevant=self.relevant,
+            repaired_answer=self.repaired_answer,
+        )
+
+
 class CascadeGate:
-    """Cheap :class:`~evals.gate.base.GateCheck` stages in order, then ``judge`` (an :class:`AnswerGate`, normally
-    :class:`RagasGate`) only for answers the cheap stages leave inconclusive."""
+    """Citation repair, then cheap :class:`~evals.gate.base.GateCheck` stages that may only fail an answer, then
+    ``verifier`` (a verdict per claim, and relevance) and, if given, ``judge`` (an :class:`AnswerGate`, normally
+    :class:`RagasGate`). Release needs the judge stages' positive verdicts."""
 
     def __init__(
         self,
         checks: Sequence[GateCheck],
+        verifier: ClaimVerifier | None = None,
         judge: AnswerGate | None = None,
         inconclusive_decision: GateDecision = "review",
-        similarity_settled_at: float | None = None,
+        repair_margin: float = 0.2,
     ) -> None:
-        if not checks and judge is None:
+        if not checks and judge is None and verifier is None:
             raise ConfigurationError(
                 "the gate cascade has no stage", hint="list at least one stage in KGRAG_GATE__STAGES"
             )
+        if inconclusive_decision == "released":
+            raise ConfigurationError(
+                "the gate's inconclusive_decision cannot be released: cheap checks alone never release an answer",
+                hint="set KGRAG_GATE__INCONCLUSIVE_DECISION to review or abstained",
+            )
         self.checks = list(checks)
+        self.verifier = verifier
         self.judge = judge
         self.inconclusive_decision: GateDecision = inconclusive_decision
-        self.similarity_settled_at = similarity_settled_at
+        self.repair_margin = repair_margin
 
     @classmethod
     def from_settings(cls, settings: GateSettings, client: ModelClient, embedder: Embedder) -> CascadeGate:
@@ -97,8 +137,25 @@ class CascadeGate:
                     settings.lexical_support_fail_below, settings.lexical_support_pass_at, settings.fuzzy_match
                 )
             )
+        if "polarity" in stages:
+            checks.append(PolarityCheck())
+        if "numbers" in stages:
+            checks.append(NumbersCheck())
+        verifier = None
+        if ENTAILMENT in stages:
+            # The judge's own client: each verdict is one short call, bounded by the gate's timeout.
+            verdicts = ModelClient(
+                base_url=client.base_url, model=client.model, api_key=client._api_key, timeout_s=settings.timeout_s
+            )
+            verifier = ClaimVerifier(
+                LlmClaimJudge(verdicts, cache_size=settings.verdict_cache_size, retries=settings.retries),
+                entailed_at=settings.entailed_at,
+                relevant_at=settings.relevant_at,
+                evidence_sentences=settings.evidence_sentences,
+                relevance=RELEVANCE in stages,
+            )
         judge = RagasGate.from_settings(settings, client, embedder) if JUDGE in stages else None
-        return cls(checks, judge, settings.inconclusive_decision, settings.similarity_settled_by_lexical_at)
+        return cls(checks, verifier, judge, settings.inconclusive_decision, settings.repair_margin)
 
     def evaluate(self, question: str, answer: str, contexts: Sequence[str]) -> GateRecord:
         """Run the cascade and decide; every stage that ran (or was skipped) is in the record's ``stages``."""
@@ -118,77 +175,60 @@ class CascadeGate:
         if why is not None:
             stage = GateStageRecord(name=PRECHECK, outcome="fail", duration_ms=_ms(t0), detail=why)
             return GateRecord(decision="abstained", reason=why, stages=[stage])
-        item = check_input(question, answer, contexts)
-        stages: list[GateStageRecord] = []
-        scores: dict[str, float] = {}
+        item, repairs = repair_citations(check_input(question, answer, contexts), margin=self.repair_margin)
+        stages = [
+            GateStageRecord(
+                name=REPAIR,
+                outcome="pass",
+                duration_ms=_ms(t0),
+                detail="; ".join(f"claim {r.claim + 1}: {r.detail}" for r in repairs) or "no citation re-pointed",
+            )
+        ]
+        done = _Record(repaired_answer=render_claims(item) if repairs else None)
         for check in self.checks:
             stage = self._stage(check, item)
             stages.append(stage)
-            scores |= {k: v for k, v in stage.scores.items() if k in _SCORE_FIELDS}
+            done.scores |= {k: v for k, v in stage.scores.items() if k in _SCORE_FIELDS}
             if stage.outcome in ("fail", "error"):
                 stages += self._skipped(after=check.name, why=f"{check.name} failed")
-                decision: GateDecision = "abstained" if stage.outcome == "fail" else "review"
                 prefix = "" if stage.outcome == "fail" else "gate_error: "
-                return GateRecord(
-                    decision=decision,
-                    scores=GateScores(**scores),
-                    reason=f"{prefix}{check.name} {_fmt(stage.scores, check.name)}: {stage.detail}",
-                    stages=stages,
+                return done.record(
+                    "abstained" if stage.outcome == "fail" else "review",
+                    f"{prefix}{check.name} {_fmt(stage.scores, check.name)}: {stage.detail}",
+                    stages,
                 )
-        unsure = [s.name for s in stages if s.outcome == "inconclusive"]
-        settled = self._settled(stages)
-        unsure = [name for name in unsure if name != settled]
-        if stages and not unsure:
-            if self.judge is not None:
-                stages.append(GateStageRecord(name=JUDGE, outcome="skipped", detail="every cheap stage passed clearly"))
-            passed = ", ".join(f"{s.name} {_fmt(s.scores, s.name)}" for s in stages)
-            note = f"; {settled} inconclusive, settled by lexical_support" if settled else ""
-            return GateRecord(
-                decision="released",
-                scores=GateScores(**scores),
-                reason=f"cheap stages passed: {passed}{note}",
-                stages=stages,
+        if self.verifier is None and self.judge is None:
+            reason = "no judge stage configured: cheap checks alone never release"
+            return done.record(self.inconclusive_decision, reason, stages)
+        reason = "every claim entailed by its evidence; addresses the question"
+        if self.verifier is not None:
+            found = self.verifier.verify(item, repairs, strip_citations(answer))
+            stages += found.stages
+            done.claims, done.relevant = found.claims, found.relevant
+            entailment = found.stages[0].scores.get("entailment_min") if found.stages else None
+            if entailment is not None:
+                done.scores["entailment"] = entailment
+            if found.decision is not None:
+                if self.judge is not None:
+                    stages.append(GateStageRecord(name=JUDGE, outcome="skipped", detail="a claim verdict decided"))
+                return done.record(found.decision, found.reason, stages)
+        if self.judge is not None:
+            t1 = time.perf_counter()
+            verdict = self.judge.evaluate(question, answer, contexts)
+            judged = verdict.scores.model_dump(exclude_none=True)
+            outcome: GateStageOutcome = "pass" if verdict.decision == "released" else "fail"
+            if verdict.reason.startswith("gate_error") or verdict.decision == "review":
+                outcome = "error"
+            stages.append(
+                GateStageRecord(name=JUDGE, outcome=outcome, scores=judged, duration_ms=_ms(t1), detail=verdict.reason)
             )
-        inconclusive = "inconclusive: " + ", ".join(unsure) if unsure else "no cheap stage configured"
-        if self.judge is None:
-            return GateRecord(
-                decision=self.inconclusive_decision,
-                scores=GateScores(**scores),
-                reason=f"{inconclusive}; no judge stage configured",
-                stages=stages,
-            )
-        t1 = time.perf_counter()
-        verdict = self.judge.evaluate(question, answer, contexts)
-        judged = verdict.scores.model_dump(exclude_none=True)
-        outcome: GateStageOutcome
-        if verdict.decision == "released":
-            outcome = "pass"
-        elif verdict.reason.startswith("gate_error") or verdict.decision == "review":
-            outcome = "error"
-        else:
-            outcome = "fail"
-        stages.append(
-            GateStageRecord(name=JUDGE, outcome=outcome, scores=judged, duration_ms=_ms(t1), detail=verdict.reason)
-        )
-        decision = "review" if outcome == "error" else verdict.decision
-        reason = verdict.reason if outcome == "error" else f"{inconclusive}; judge: {verdict.reason}"
-        return GateRecord(
-            decision=decision,
-            scores=GateScores(**(scores | judged)),
-            reason=reason,
-            stages=stages,
-        )
-
-    def _settled(self, stages: list[GateStageRecord]) -> str | None:
-        """``support_similarity`` when it was inconclusive but lexical support reached ``similarity_settled_at``:
-        a paraphrase all of whose content words, numbers and names its cited passages hold needs no judge."""
-        if self.similarity_settled_at is None:
-            return None
-        by_name = {s.name: s for s in stages}
-        similarity, lexical = by_name.get("support_similarity"), by_name.get("lexical_support")
-        if similarity is None or lexical is None or similarity.outcome != "inconclusive" or lexical.outcome != "pass":
-            return None
-        return similarity.name if lexical.scores.get("lexical_support", 0.0) >= self.similarity_settled_at else None
+            done.scores |= judged
+            if outcome == "error":
+                return done.record("review", verdict.reason, stages)
+            if outcome == "fail":
+                return done.record(verdict.decision, f"judge: {verdict.reason}", stages)
+            reason = f"judge: {verdict.reason}" if self.verifier is None else f"{reason}; judge: {verdict.reason}"
+        return done.record("released", reason, stages)
 
     def _stage(self, check: GateCheck, item: CheckInput) -> GateStageRecord:
         started = time.perf_counter()
@@ -208,7 +248,8 @@ class CascadeGate:
 
     def _skipped(self, *, after: str, why: str) -> list[GateStageRecord]:
         names = [c.name for c in self.checks]
-        rest = names[names.index(after) + 1 :] + ([JUDGE] if self.judge is not None else [])
+        judges = [ENTAILMENT, RELEVANCE] if self.verifier is not None else []
+        rest = names[names.index(after) + 1 :] + judges + ([JUDGE] if self.judge is not None else [])
         return [GateStageRecord(name=name, outcome="skipped", detail=why) for name in rest]
 
 

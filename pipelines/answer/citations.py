@@ -85,3 +85,23 @@ def citation(hit: RetrievedChunk) -> Citation:
         text=chunk.text,
         score=round(hit.score, 6),
     )
+
+
+def renumber(answer: str, shown: list[RetrievedChunk]) -> tuple[str, list[Citation], dict[int, int]]:
+    """``answer``'s markers (``[n]`` = ``shown[n-1]``) renumbered by first use, the citations they point at, and
+    the map from old to new numbers (markers pointing at no passage are dropped)."""
+    order: list[int] = []
+
+    def number(match: re.Match[str]) -> str:
+        new = []
+        for raw in match.group(1).split(","):
+            old = int(raw)
+            if not 1 <= old <= len(shown):
+                continue
+            if old not in order:
+                order.append(old)
+            new.append(order.index(old) + 1)
+        return "".join(f" [{n}]" for n in sorted(set(new)))
+
+    text = _MARKER.sub(number, answer)
+    return text, [citation(shown[old - 1]) for old in order], {old: i + 1 for i, old in enumerate(order)}

@@ -171,7 +171,9 @@ class AnswerService:
                 )
         gate = finalise_gate(gate, run, guarded.question, blocked=guarded.blocked)
         draft = generation.text if generation is not None else ""
-        if gate.decision == "released" and assembled is not None:
+        if gate.decision == "released" and outcome is not None and outcome.text:
+            text, citations = outcome.text, outcome.citations
+        elif gate.decision == "released" and assembled is not None:
             text, citations = align_citations(draft, assembled.passages)
         elif gate.decision == "review":
             text, citations = REVIEW_TEXT, []

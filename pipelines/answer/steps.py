@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from core.base import ChatModel
 from core.types import (
+    Citation,
     Fact,
     GateRecord,
     GraphContext,
@@ -15,7 +16,7 @@ from core.types import (
 )
 from evals.gate.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
-from pipelines.answer.citations import align_citations
+from pipelines.answer.citations import align_citations, renumber
 from prompts.abstention import is_abstention
 from prompts.base import PromptRegistry, RenderedPrompt
 from prompts.guardrails import Guardrails, summarise
@@ -66,6 +67,9 @@ class GateOutcome(BaseModel):
     record: GateRecord
     violations: list[GuardrailViolation] = []
     retryable: bool = False
+    #: The text the gate judged, markers renumbered so that ``[n]`` is ``citations[n-1]`` (what a release shows).
+    text: str = ""
+    citations: list[Citation] = []
 
 
 class GuardInputStep:
@@ -237,19 +241,27 @@ class GateStep:
         violations: list[GuardrailViolation] = []
         # Judge citations after alignment: a sentence the model forgot to mark (or marked with the wrong number) but
         # that a passage supports counts as cited; only an answer no passage supports fails "must cite". The gate
-        # scores the aligned text against the passages it cites: exactly what would be released.
+        # scores the aligned text against the passages it cites, followed by the other shown passages (so that it
+        # can re-point a citation): exactly what would be released.
         aligned, cited = align_citations(text, passages)
         if self.guardrails is not None:
             system = next((m["content"] for m in prompt.messages if m["role"] == "system"), "")
             violations = self.guardrails.check_answer(aligned, system)
         blocking = [v for v in violations if v.action == "block"]
         reviewing = [v for v in violations if v.action == "review"]
+        released_text, released_citations = aligned, cited
         if blocking:
             record = GateRecord(decision="abstained", reason="guardrail: " + summarise(blocking))
         else:
-            # No sentence could be tied to a passage: the aligned text has no markers; every passage is context.
-            contexts = [c.text for c in cited] or [p.chunk.text for p in passages]
-            record = self.gate.evaluate(question, aligned, contexts)
+            by_id = {p.chunk.id: p for p in passages}
+            first = [by_id[c.chunk_id] for c in cited if c.chunk_id in by_id]
+            shown = first + [p for p in passages if p not in first]
+            record = self.gate.evaluate(question, aligned, [p.chunk.text for p in shown])
+            if record.repaired_answer is not None:
+                released_text, released_citations, numbers = renumber(record.repaired_answer, shown)
+            else:
+                numbers = {n: n for n in range(1, len(first) + 1)}
+            record = with_document_spans(record, shown, numbers)
             if reviewing and record.decision == "released":
                 record = record.model_copy(
                     update={"decision": "review", "reason": f"guardrail: {summarise(reviewing)}; {record.reason}"}
@@ -257,4 +269,41 @@ class GateStep:
         retryable = (
             record.decision != "released" and not is_abstention(text) and not record.reason.startswith("gate_error")
         )
-        return GateOutcome(record=record, violations=violations, retryable=retryable)
+        return GateOutcome(
+            record=record,
+            violations=violations,
+            retryable=retryable,
+            text=released_text,
+            citations=released_citations,
+        )
+
+
+def with_document_spans(record: GateRecord, shown: list[RetrievedChunk], numbers: dict[int, int]) -> GateRecord:
+    """The gate's claim verdicts with passage numbers as released (``numbers``: gate's number -> released one) and
+    each evidence sentence's chunk and character offsets in its document."""
+    if not record.claims:
+        return record
+    claims = []
+    for verdict in record.claims:
+        evidence = []
+        for span in verdict.evidence:
+            chunk = shown[span.passage - 1].chunk
+            evidence.append(
+                span.model_copy(
+                    update={
+                        "passage": numbers.get(span.passage, span.passage),
+                        "chunk_id": chunk.id,
+                        "document_start": chunk.start + span.start,
+                        "document_end": chunk.start + span.end,
+                    }
+                )
+            )
+        claims.append(
+            verdict.model_copy(
+                update={
+                    "evidence": evidence,
+                    "judged_against": [numbers.get(n, n) for n in verdict.judged_against],
+                }
+            )
+        )
+    return record.model_copy(update={"claims": claims})

@@ -97,3 +97,8 @@ def band(score: float, fail_below: float, pass_at: float) -> GateStageOutcome:
     if score >= pass_at:
         return "pass"
     return "inconclusive"
+
+
+def render_claims(item: CheckInput) -> str:
+    """The answer written back from its claims, each with its (possibly re-pointed) markers."""
+    return " ".join(f"{c.text}" + "".join(f" [{n}]" for n in c.cited) for c in item.claims)

@@ -1,17 +1,19 @@
-"""The cascade gate: each cheap check on the real MiniLM with real text, stage selection by settings, the
-inconclusive band going to the judge, and judge failures (a closed port, a judge that never answers) routed to
-review with a ``gate_error`` stage, never released."""
+"""The cascade gate: each cheap check on the real MiniLM with real text, stage selection by settings, cheap stages
+that can only fail, release only on the judge's verdicts, and judge failures (a closed port, a judge that never
+answers) routed to review with a ``gate_error`` stage, never released."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 
 import pytest
 
-from core.errors import ConfigurationError
+from core.errors import ConfigurationError, ModelOutputError
 from core.llm import ModelClient
 from core.settings import GateSettings
-from core.types import GateRecord
+from core.types import GateRecord, VerdictLabel
+from evals.gate.base import Verdict
 from evals.gate.cascade import CascadeGate
 from evals.gate.checks.citation_coverage import CitationCoverageCheck
 from evals.gate.checks.claims import check_input, split_claims
@@ -20,6 +22,7 @@ from evals.gate.checks.quoted_spans import QuotedSpansCheck
 from evals.gate.checks.support_similarity import SupportSimilarityCheck
 from evals.gate.factory import build_gate
 from evals.gate.ragas_gate import RagasGate
+from evals.gate.verification import ClaimVerifier
 from prompts.constants import ABSTENTION_TEXT
 from tests.evals.gate.test_ragas_gate import assert_never_connected, client_at, closed_port
 from tests.evals.gate.test_ragas_gate import listening_port as listening_port  # the fixture
@@ -42,7 +45,7 @@ PARAPHRASE = "Curie's birthplace was Warsaw [2]."
 
 
 def cheap(**overrides: object) -> GateSettings:
-    stages = [s for s in GateSettings().stages if s != "judge"]
+    stages = [s for s in GateSettings().stages if s not in {"judge", "entailment", "relevance"}]
     return GateSettings(stages=stages, **overrides)  # type: ignore[arg-type]
 
 
@@ -152,42 +155,42 @@ def test_quoted_spans_must_appear_verbatim() -> None:
 # ----- the cascade -----
 
 
-def test_cascade_decides_clear_cases_without_the_judge(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+def test_cheap_stages_fail_fast_and_never_release_alone(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
     client = client_at(listening_port.getsockname()[1], timeout_s=2.0)
     gate = build_gate(GateSettings(retries=0, timeout_s=2.0), client, embedder)
     assert isinstance(gate, CascadeGate)
-    released = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
-    assert released.decision == "released", released.reason
-    assert outcomes(released) == {
-        "citation_coverage": "pass",
-        "quoted_spans": "pass",
-        "support_similarity": "pass",
-        "lexical_support": "pass",
-        "judge": "skipped",
-    }
-    assert released.scores.citation_coverage == 1.0 and released.scores.lexical_support == 1.0
-    assert released.scores.faithfulness is None, "the judge did not run"
-    for answer, stage in ((SWAPPED, "lexical_support"), (ADDED, "support_similarity"), (UNCITED, "citation_coverage")):
+    for answer, stage in (
+        (SWAPPED, "lexical_support"),
+        (ADDED, "support_similarity"),
+        (UNCITED, "citation_coverage"),
+        ("Marie Curie was not born in Warsaw, Poland [2].", "polarity"),
+        ("Marie Curie was born in Warsaw, Poland, in 1876 [2].", "numbers"),
+    ):
         record = gate.evaluate(QUESTION, answer, CONTEXTS)
         assert record.decision == "abstained", (answer, record.reason)
         failed = [s for s in record.stages if s.outcome == "fail"]
         assert failed and failed[0].name in {stage, "lexical_support", "support_similarity"}, record.stages
         assert record.reason.startswith(failed[0].name)
-        assert record.stages[-1].name == "judge" and record.stages[-1].outcome == "skipped"
-        assert all(s.duration_ms >= 0 for s in record.stages)
+        assert [s.outcome for s in record.stages[-2:]] == ["skipped", "skipped"]
+        assert [s.name for s in record.stages[-2:]] == ["entailment", "relevance"]
     abstention = gate.evaluate(QUESTION, ABSTENTION_TEXT, CONTEXTS)
     assert abstention.decision == "abstained" and abstention.stages[0].name == "precheck"
     assert_never_connected(listening_port)
+    # Every cheap stage passes a faithful answer, and still it is not released: the judge (which never answers
+    # here) must say every claim is entailed. No verdict: review, never released.
+    held = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
+    assert held.decision == "review" and held.reason.startswith("gate_error: entailment"), held.reason
+    assert {s.outcome for s in held.stages if s.name not in {"citation_repair", "entailment"}} == {"pass"}
 
 
 def test_stages_and_thresholds_follow_settings(embedder) -> None:  # type: ignore[no-untyped-def]
     client = client_at(closed_port())
     only = build_gate(GateSettings(stages=["citation_coverage"], inconclusive_decision="review"), client, embedder)
     assert isinstance(only, CascadeGate) and [c.name for c in only.checks] == ["citation_coverage"]
-    assert only.judge is None
-    record = only.evaluate(QUESTION, SWAPPED, CONTEXTS)  # citations fine, the only stage passes
-    assert record.decision == "released" and [s.name for s in record.stages] == ["citation_coverage"]
-    # A band that makes every partial coverage inconclusive, and no judge: the settings' inconclusive decision.
+    assert only.judge is None and only.verifier is None
+    record = only.evaluate(QUESTION, SWAPPED, CONTEXTS)  # citations fine, the only stage passes: not a release
+    assert record.decision == "review" and "cheap checks alone never release" in record.reason
+    assert [s.name for s in record.stages] == ["citation_repair", "citation_coverage"]
     unsure = build_gate(
         GateSettings(stages=["citation_coverage"], citation_coverage_fail_below=0.0, inconclusive_decision="abstained"),
         client,
@@ -195,45 +198,12 @@ def test_stages_and_thresholds_follow_settings(embedder) -> None:  # type: ignor
     )
     record = unsure.evaluate(QUESTION, UNCITED, CONTEXTS)
     assert record.decision == "abstained" and "no judge stage configured" in record.reason
-    assert outcomes(record) == {"citation_coverage": "inconclusive"}
+    assert outcomes(record)["citation_coverage"] == "inconclusive"
     assert isinstance(build_gate(GateSettings(backend="ragas"), client, embedder), RagasGate)
     strict = build_gate(cheap(lexical_support_pass_at=1.0, lexical_support_fail_below=1.0), client, embedder)
     assert strict.evaluate(QUESTION, PARAPHRASE, CONTEXTS).decision == "abstained"
-
-
-KESTREL = (
-    "Kestrel is an indoor drone that counts inventory on high shelves. "
-    "It was launched in 2022 and is controlled by the Atlas platform."
-)
-
-
-def test_perfect_lexical_support_settles_an_inconclusive_similarity(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
-    question, right, wrong = (
-        "When was the Kestrel drone launched?",
-        "The Kestrel drone was launched in 2022 [1].",
-        "The Kestrel drone was launched in 2021 [1].",
-    )
-    client = client_at(listening_port.getsockname()[1], timeout_s=2.0)
-    gate = build_gate(GateSettings(retries=0, timeout_s=2.0), client, embedder)
-    released = gate.evaluate(question, right, [KESTREL])
-    assert outcomes(released)["support_similarity"] == "inconclusive", "a real answer the judge used to decide"
-    assert released.decision == "released" and released.scores.lexical_support == 1.0
-    assert "support_similarity inconclusive, settled by lexical_support" in released.reason
-    assert outcomes(released)["judge"] == "skipped"
-    # The wrong year is closer in embedding space than the right one; lexical support is what stops it.
-    swapped = gate.evaluate(question, wrong, [KESTREL])
-    assert swapped.scores.support_similarity is not None and released.scores.support_similarity is not None
-    assert swapped.scores.support_similarity > released.scores.support_similarity
-    assert swapped.decision == "abstained" and "2021" in swapped.reason
-    assert_never_connected(listening_port)
-    # Turned off, the judge decides (here it cannot be reached: review, never released).
-    unsettled = build_gate(
-        GateSettings(retries=0, timeout_s=2.0, similarity_settled_by_lexical_at=None),
-        client_at(closed_port()),
-        embedder,
-    )
-    held = unsettled.evaluate(question, right, [KESTREL])
-    assert held.decision == "review" and outcomes(held)["judge"] == "error"
+    with pytest.raises(ConfigurationError, match="never release"):
+        CascadeGate([CitationCoverageCheck()], inconclusive_decision="released")
 
 
 @pytest.mark.parametrize(
@@ -254,37 +224,89 @@ def test_bad_gate_settings_are_one_clear_error(embedder, overrides: dict[str, ob
         assert "gate" in str(info.value)
 
 
-# ----- the inconclusive band goes to the judge; a failing judge means review -----
+# ----- the judge stages: a verdict per claim, relevance; a failing judge means review -----
 
 
-def test_inconclusive_answer_with_an_unreachable_judge_goes_to_review(embedder) -> None:  # type: ignore[no-untyped-def]
+class _Judge:
+    """A scripted claim judge (fast unit test of the cascade's routing; the real judge is tested on Qwen)."""
+
+    version = "scripted"
+
+    def __init__(self, labels: dict[str, VerdictLabel], relevant: bool = True, fail: Exception | None = None) -> None:
+        self.labels, self.relevant, self.fail = labels, relevant, fail
+        self.claims: list[tuple[str, list[str]]] = []
+
+    def entailment(self, question: str, claim: str, evidence: Sequence[str]) -> Verdict:
+        if self.fail is not None:
+            raise self.fail
+        self.claims.append((claim, list(evidence)))
+        return Verdict(next((v for k, v in self.labels.items() if k in claim), "entailed"), 0.9)
+
+    def relevance(self, question: str, answer: str) -> Verdict:
+        return Verdict("entailed" if self.relevant else "not_found", 0.8 if self.relevant else 0.1, text="Warsaw")
+
+
+def _cascade(embedder, judge: _Judge) -> CascadeGate:  # type: ignore[no-untyped-def]
+    gate = build_gate(cheap(), client_at(closed_port()), embedder)
+    assert isinstance(gate, CascadeGate)
+    return CascadeGate(gate.checks, ClaimVerifier(judge))
+
+
+def test_release_needs_every_claim_entailed_and_the_answer_relevant(embedder) -> None:  # type: ignore[no-untyped-def]
+    judge = _Judge({})
+    two = "Marie Curie was born in Warsaw, Poland [2]. She won the Nobel Prize in Physics in 1903 [2]."
+    record = _cascade(embedder, judge).evaluate(QUESTION, two, CONTEXTS)
+    assert record.decision == "released", record.reason
+    assert [c.verdict for c in record.claims] == ["entailed", "entailed"] and record.relevant is True
+    assert all(c.evidence and c.decided_by == "entailment" for c in record.claims)
+    span = record.claims[0].evidence[-1]
+    assert CONTEXTS[span.passage - 1][span.start : span.end] == span.text and "Warsaw" in span.text
+    assert judge.claims[0][1] and all(len(e) <= 4 for _, e in judge.claims), "a few sentences, not passages"
+    # One contradicted claim abstains the answer and names it; the later claim is not judged.
+    contradicted = _cascade(embedder, _Judge({"Warsaw": "contradicted"})).evaluate(QUESTION, two, CONTEXTS)
+    assert contradicted.decision == "abstained" and "claim 1 contradicted" in contradicted.reason
+    assert outcomes(contradicted)["relevance"] == "skipped"
+    off_topic = _cascade(embedder, _Judge({}, relevant=False)).evaluate(QUESTION, FAITHFUL, CONTEXTS)
+    assert off_topic.decision == "abstained" and off_topic.reason.startswith("relevance")
+
+
+def test_a_repaired_citation_is_judged_against_the_right_passage_and_recorded(embedder) -> None:  # type: ignore[no-untyped-def]
+    judge = _Judge({})
+    record = _cascade(embedder, judge).evaluate(QUESTION, WRONG_PASSAGE, CONTEXTS)
+    assert record.decision == "released", record.reason
+    claim = record.claims[0]
+    assert claim.cited == [1] and claim.judged_against == [2] and claim.repair and "[2]" in claim.repair
+    assert record.repaired_answer == "Marie Curie was born in Warsaw, Poland. [2]"
+    assert all("Warsaw" in e or "Curie" in e for e in judge.claims[0][1])
+
+
+def test_a_judge_that_fails_sends_the_answer_to_review(embedder) -> None:  # type: ignore[no-untyped-def]
     port = closed_port()
     gate = build_gate(GateSettings(retries=1, timeout_s=10), client_at(port), embedder)
     record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
     assert record.decision == "review", record
-    judge = record.stages[-1]
-    assert judge.name == "judge" and judge.outcome == "error"
-    assert "inconclusive" in {s.outcome for s in record.stages[:-1]}
-    assert record.reason.startswith("gate_error: ") and f"127.0.0.1:{port}" in record.reason
-    assert record.scores.faithfulness is None
+    stage = next(s for s in record.stages if s.name == "entailment")
+    assert stage.outcome == "error" and f"127.0.0.1:{port}" in stage.detail
+    assert record.reason.startswith("gate_error: ")
+    failing = _cascade(embedder, _Judge({}, fail=ModelOutputError("no verdict")))
+    assert failing.evaluate(QUESTION, FAITHFUL, CONTEXTS).decision == "review"
 
 
-def test_judge_that_never_answers_is_retried_then_review(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
+def test_judge_that_never_answers_times_out_then_review(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
     client = client_at(listening_port.getsockname()[1], timeout_s=30)
     gate = build_gate(GateSettings(retries=1, timeout_s=0.5), client, embedder)
     record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
-    assert record.decision == "review"
-    judge = record.stages[-1]
-    assert judge.outcome == "error" and "timed out after 0.5s (2 attempt(s))" in judge.detail
-    assert record.reason.startswith("gate_error")
+    assert record.decision == "review" and record.reason.startswith("gate_error: entailment")
+    assert next(s for s in record.stages if s.name == "entailment").duration_ms < 10_000
 
 
 @pytest.mark.slow
-def test_inconclusive_answer_is_decided_by_the_qwen_judge(qwen_client: ModelClient, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_qwen_judge_releases_a_paraphrase_and_holds_a_negation(qwen_client: ModelClient, embedder) -> None:  # type: ignore[no-untyped-def]
     gate = build_gate(GateSettings(), qwen_client, embedder)
-    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
-    judge = record.stages[-1]
-    assert judge.name == "judge" and judge.outcome in {"pass", "fail"}, record
-    assert record.scores.faithfulness is not None and record.scores.answer_relevancy is not None
-    assert record.decision == ("released" if judge.outcome == "pass" else "abstained")
-    assert judge.duration_ms > 0 and record.duration_ms >= judge.duration_ms
+    record = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
+    assert record.decision == "released", record.reason
+    assert record.claims and record.claims[0].verdict == "entailed" and record.claims[0].evidence
+    assert record.claims[0].probability is not None and record.relevant is True
+    # Every word is in the passage; only the judge can see the roles swapped.
+    swapped = gate.evaluate("Who was born in Warsaw?", "Warsaw was born in Marie Curie [2].", CONTEXTS)
+    assert swapped.decision != "released", swapped.reason

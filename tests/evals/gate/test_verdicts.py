@@ -1,0 +1,79 @@
+"""Claim verdicts: the label's probability read from logprobs, the cache, bad judge output, and the real Qwen judge."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from core.errors import ModelOutputError
+from core.llm import ModelClient, TokenLogprob
+from evals.gate.verdicts import LABELS, LlmClaimJudge, label_probability
+from tests.scripted_model import ScriptedChatModel
+
+EVIDENCE = ["Marie Curie was a physicist and chemist.", "She was born in Warsaw, Poland, in 1867."]
+QUESTION = "Where was Marie Curie born?"
+
+
+def _tok(token: str, p: float, **alternatives: float) -> TokenLogprob:
+    top = {k.replace("_", " "): math.log(v) for k, v in alternatives.items()}
+    return TokenLogprob(token=token, logprob=math.log(p), top={token: math.log(p), **top})
+
+
+def test_the_label_probability_is_read_where_the_label_starts() -> None:
+    tokens = [_tok('{"', 1.0), _tok("verdict", 1.0), _tok('":', 1.0), _tok(' "', 1.0)]
+    tokens += [_tok("ent", 0.6, contr=0.3, no=0.1), _tok("ailed", 1.0), _tok('"}', 1.0)]
+    assert label_probability(tokens, LABELS, "entailed") == pytest.approx(0.6)
+    assert label_probability(tokens, LABELS, "contradicted") == pytest.approx(0.3)
+    # The opening quote and the label's first letters in one token.
+    fused = [_tok('{"verdict": "', 1.0), _tok("contr", 0.8, ent=0.2), _tok('adicted"}', 1.0)]
+    assert label_probability(fused, LABELS, "entailed") == pytest.approx(0.2)
+    assert label_probability(None, LABELS, "entailed") is None
+    assert label_probability([_tok("{}", 1.0)], LABELS, "entailed") is None
+
+
+def test_verdicts_are_cached_by_claim_and_evidence() -> None:
+    model = ScriptedChatModel([{"verdict": "entailed"}, {"verdict": "contradicted"}])
+    judge = LlmClaimJudge(model)
+    first = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
+    again = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
+    other = judge.entailment(QUESTION, "Curie was born in Vienna.", EVIDENCE)
+    assert (first.label, first.cached) == ("entailed", False) and (again.label, again.cached) == ("entailed", True)
+    assert other.label == "contradicted" and len(model.calls) == 2
+    call = model.calls[0]
+    assert call.params["json_schema"]["properties"]["verdict"]["enum"] == list(LABELS)
+    assert call.params["logprobs"] and call.params["temperature"] == 0.0
+    assert "Warsaw, Poland, in 1867" in call.text("user") and "Claim: Curie was born in Warsaw." in call.text("user")
+    model.assert_finished()
+
+
+def test_a_judge_that_returns_no_label_is_retried_then_an_error() -> None:
+    model = ScriptedChatModel(["not json", {"verdict": "maybe"}])
+    with pytest.raises(ModelOutputError, match="maybe"):
+        LlmClaimJudge(model, retries=1).entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
+    model.assert_finished()
+
+
+def test_relevance_is_the_judge_copying_the_words_that_answer() -> None:
+    answer = "Marie Curie was born in Warsaw, Poland."
+    model = ScriptedChatModel([{"answer": "Warsaw, Poland"}, {"answer": "none"}, {"answer": "Paris"}])
+    judge = LlmClaimJudge(model)
+    copied = judge.relevance(QUESTION, answer)
+    assert copied.label == "entailed" and copied.text == "Warsaw, Poland"
+    assert judge.relevance(QUESTION, "Marie Curie was a chemist.").label == "not_found"
+    # Words the answer does not hold are the judge answering on its own, not the answer answering.
+    assert judge.relevance("Where did Curie die?", answer).label == "not_found"
+    model.assert_finished()
+
+
+@pytest.mark.slow
+def test_the_qwen_judge_tells_entailed_from_negated_and_swapped_claims(qwen_client: ModelClient) -> None:
+    judge = LlmClaimJudge(qwen_client, cache_size=0)
+    right = judge.entailment(QUESTION, "Marie Curie was born in Warsaw.", EVIDENCE)
+    negated = judge.entailment(QUESTION, "Marie Curie was not born in Warsaw.", EVIDENCE)
+    swapped = judge.entailment(QUESTION, "Marie Curie was born in Vienna.", EVIDENCE)
+    assert right.label == "entailed" and right.probability is not None and right.probability > 0.5, right
+    assert negated.label != "entailed", negated
+    assert swapped.label != "entailed", swapped
+    assert judge.relevance(QUESTION, "Marie Curie was born in Warsaw.").label == "entailed"
+    assert judge.relevance(QUESTION, "Marie Curie won the Nobel Prize in Physics in 1903.").label == "not_found"
