@@ -1,4 +1,5 @@
-"""The model layer: one client for any OpenAI-compatible chat endpoint (the local llama.cpp server by default)."""
+"""The model layer: one client for any OpenAI-compatible chat endpoint (the local llama.cpp server by default), or
+for several replicas of one model (a comma-separated ``KGRAG_LLM_BASE_URL``; see :mod:`core.replicas`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import openai
 from pydantic import BaseModel, Field
 
 from core.errors import ModelOutputError, ModelUnavailableError
+from core.replicas import ReplicaPool, split_urls
 from core.settings import Settings
 
 
@@ -36,6 +38,9 @@ class ModelClient:
     """Talks to an OpenAI-compatible endpoint through the official ``openai`` client.
 
     Connection failures become :class:`ModelUnavailableError` naming the URL and how to start the local server.
+    ``base_url`` may list several endpoints serving the same model, comma-separated: each request goes to the least
+    loaded one, and one that fails (connection error, timeout, HTTP 5xx) is ejected for ``replica_cooldown_s`` while
+    the request is retried on another (:class:`~core.replicas.ReplicaPool`).
     """
 
     def __init__(
@@ -47,6 +52,7 @@ class ModelClient:
         timeout_s: float = 600.0,
         max_tokens: int = 256,
         temperature: float = 0.0,
+        replica_cooldown_s: float = 30.0,
     ) -> None:
         self.base_url = base_url
         self.model = model
@@ -54,7 +60,13 @@ class ModelClient:
         self.temperature = temperature
         self.timeout_s = timeout_s
         self._api_key = api_key
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=timeout_s, max_retries=0)
+        urls = split_urls(base_url)
+        #: The endpoints, their load and their health.
+        self.pool = ReplicaPool(urls, cooldown_s=replica_cooldown_s)
+        self._clients = {
+            url: openai.OpenAI(base_url=url, api_key=api_key, timeout=timeout_s, max_retries=0) for url in urls
+        }
+        self.client = self._clients[urls[0]]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModelClient:
@@ -66,16 +78,20 @@ class ModelClient:
             timeout_s=settings.llm_timeout_s,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            replica_cooldown_s=settings.llm_replica_cooldown_s,
         )
 
     def async_client(self) -> openai.AsyncOpenAI:
-        """An async client against the same endpoint (for libraries such as Ragas that want one)."""
-        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout_s, max_retries=0)
+        """An async client against the best endpoint now (for libraries such as Ragas that want one)."""
+        url = self.pool.order()[0].url
+        return openai.AsyncOpenAI(base_url=url, api_key=self._api_key, timeout=self.timeout_s, max_retries=0)
 
-    def unavailable(self, detail: str) -> ModelUnavailableError:
-        """The error raised when the endpoint cannot be used."""
+    def unavailable(self, detail: str, url: str | None = None) -> ModelUnavailableError:
+        """The error raised when the endpoint (``url``, default all of them) cannot be used."""
+        where = url or ", ".join(self._clients)
         return ModelUnavailableError(
-            f"model server at {self.base_url} is not reachable: {detail}",
+            f"model server{'s' if where.count(',') else ''} at {where} {'are' if where.count(',') else 'is'} "
+            f"not reachable: {detail}",
             hint="start it with `kgrag model serve`, or set KGRAG_LLM_BASE_URL to a running OpenAI-compatible endpoint",
         )
 
@@ -98,21 +114,41 @@ class ModelClient:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         elif json_mode:
             kwargs["response_format"] = {"type": "json_object"}
-        try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
-                temperature=self.temperature if temperature is None else temperature,
-                **kwargs,
-            )
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise self.unavailable(type(exc).__name__) from exc
-        except openai.APIStatusError as exc:
-            raise ModelUnavailableError(
-                f"model server at {self.base_url} answered HTTP {exc.status_code}: {exc.message}",
-                hint=f"check that model {self.model!r} is served there (`kgrag model status`)",
-            ) from exc
+        failures: list[tuple[str, str, ModelUnavailableError]] = []
+        tried: set[str] = set()
+        while (replica := self.pool.acquire(tried)) is not None:
+            tried.add(replica.url)
+            try:
+                response = self._clients[replica.url].chat.completions.create(
+                    model=self.model,
+                    messages=messages,  # type: ignore[arg-type]
+                    max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
+                    temperature=self.temperature if temperature is None else temperature,
+                    **kwargs,
+                )
+            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                self.pool.release(replica, type(exc).__name__)
+                why = type(exc).__name__
+                failures.append((replica.url, why, _caused(self.unavailable(why, replica.url), exc)))
+                continue  # the next replica, if there is one
+            except openai.APIStatusError as exc:
+                error = ModelUnavailableError(
+                    f"model server at {replica.url} answered HTTP {exc.status_code}: {exc.message}",
+                    hint=f"check that model {self.model!r} is served there (`kgrag model status`)",
+                )
+                if exc.status_code < 500:  # the request's fault, not the endpoint's: no other replica would differ
+                    self.pool.release(replica)
+                    raise error from exc
+                self.pool.release(replica, f"HTTP {exc.status_code}")
+                failures.append((replica.url, f"HTTP {exc.status_code}", _caused(error, exc)))
+                continue
+            except BaseException:
+                self.pool.release(replica)
+                raise
+            self.pool.release(replica)
+            break
+        else:
+            raise self._all_failed(failures)
         choice = response.choices[0]
         usage = response.usage
         tokens: list[TokenLogprob] | None = None
@@ -149,15 +185,37 @@ class ModelClient:
             raise ModelOutputError(f"model {self.model!r} returned JSON that is not an object")
         return value
 
+    def _all_failed(self, failures: list[tuple[str, str, ModelUnavailableError]]) -> ModelUnavailableError:
+        """The error of a request every replica failed (with one endpoint: that endpoint's error, as it was)."""
+        if len(failures) == 1:
+            return failures[0][2]
+        error = self.unavailable("; ".join(f"{url}: {why}" for url, why, _ in failures))
+        return _caused(error, failures[-1][2])
+
     def served_models(self, timeout_s: float = 3.0) -> list[str]:
-        """Model ids the endpoint lists at ``/models``; raises :class:`ModelUnavailableError` if unreachable."""
-        try:
-            response = httpx.get(
-                self.base_url.rstrip("/") + "/models",
-                headers={"Authorization": f"Bearer {self._api_key}"},
-                timeout=timeout_s,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            raise self.unavailable(str(exc) or type(exc).__name__) from exc
-        return [str(item.get("id")) for item in response.json().get("data", [])]
+        """Model ids the best reachable endpoint lists at ``/models``; raises :class:`ModelUnavailableError` if no
+        endpoint is reachable (an unreachable one is ejected, as by a failed chat)."""
+        failures: list[tuple[str, str, ModelUnavailableError]] = []
+        tried: set[str] = set()
+        while (replica := self.pool.acquire(tried)) is not None:
+            tried.add(replica.url)
+            try:
+                response = httpx.get(
+                    replica.url.rstrip("/") + "/models",
+                    headers={"Authorization": f"Bearer {self._api_key}"},
+                    timeout=timeout_s,
+                )
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                detail = str(exc) or type(exc).__name__
+                self.pool.release(replica, detail)
+                failures.append((replica.url, detail, _caused(self.unavailable(detail, replica.url), exc)))
+                continue
+            self.pool.release(replica)
+            return [str(item.get("id")) for item in response.json().get("data", [])]
+        raise self._all_failed(failures)
+
+
+def _caused(error: ModelUnavailableError, cause: BaseException) -> ModelUnavailableError:
+    error.__cause__ = cause
+    return error

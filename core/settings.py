@@ -3,6 +3,7 @@
 Nothing here reads the environment at import time; call :func:`load_settings` where settings are needed and pass
 the result down. Nested groups are set with a double underscore, e.g. ``KGRAG_GATE__FAITHFULNESS_THRESHOLD=0.6``;
 the model endpoint uses the flat names ``KGRAG_LLM_BASE_URL``, ``KGRAG_LLM_MODEL`` and ``KGRAG_LLM_API_KEY``.
+``KGRAG_LLM_BASE_URL`` may list several endpoints serving the same model, comma-separated (:mod:`core.replicas`).
 """
 
 from __future__ import annotations
@@ -307,12 +308,15 @@ class Settings(BaseSettings):
     )
 
     store_dir: Path = Path("store")
+    #: One OpenAI-compatible endpoint, or several replicas of the model, comma-separated: each request goes to the
+    #: least loaded; one that fails is ejected for ``llm_replica_cooldown_s`` and the request retried on another.
     llm_base_url: str = "http://127.0.0.1:8080/v1"
     llm_model: str = "qwen2.5-coder-1.5b"
     llm_api_key: SecretStr = SecretStr("local")
     llm_timeout_s: float = 600.0
     llm_max_tokens: int = 256
     llm_temperature: float = 0.0
+    llm_replica_cooldown_s: float = Field(default=30.0, gt=0)
 
     model_server: ModelServerSettings = Field(default_factory=ModelServerSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)

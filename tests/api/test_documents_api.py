@@ -25,6 +25,7 @@ from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
 from tests.api.test_answer_api import assert_problem
 from tests.conftest import RunningModelServer, free_port
+from tests.pipelines.ingest.pdfmaker import bomb_bytes, token_bomb_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 FACT = "# Zephyr gate\n\nThe Zephyr-9 loading dock gate opens with access code 4471 on weekdays.\n"
@@ -161,6 +162,23 @@ def test_uploads_are_validated_with_clear_problems(live_api, sample_store: Path,
     assert job["status"] == "succeeded", job
     doc = c.get("/v1/documents/faq/parking", headers=H).json()
     assert doc["title"] == "Parking" and doc["uploaded"] is True and doc["media_type"] == "text/plain"
+
+
+def test_hostile_pdfs_are_refused_with_422_problems_and_no_library_text(
+    live_api,  # type: ignore[no-untyped-def]
+    sample_store: Path,
+    tmp_path: Path,
+) -> None:
+    root = store_copy(sample_store, tmp_path)
+    c = live_api(admin_settings(root, tmp_path)).client
+    for name, data in [("bomb.pdf", bomb_bytes()), ("tokens.pdf", token_bomb_bytes()), ("cut.pdf", b"%PDF-1.4\n1 0")]:
+        response = upload(c, ("good.md", b"# Good\n\nFine."), (name, data))
+        assert_problem(response, 422, f"{name!r} cannot be ingested")
+        detail = response.json()["detail"]  # our words: no library exception, no server path
+        assert "Error" not in detail and "pypdf" not in detail.lower() and str(root) not in response.text, detail
+    assert "decompression bomb" in upload(c, ("bomb.pdf", bomb_bytes())).json()["detail"]
+    assert not (root / "uploads" / "good.md").exists()
+    assert c.get("/v1/jobs", headers=H).json()["total"] == 0
 
 
 def _hold_lock(store: Path) -> subprocess.Popen[str]:

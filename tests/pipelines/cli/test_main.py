@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import DATA_DIR, RunningModelServer, free_port
+from tests.pipelines.ingest.pdfmaker import bomb_bytes
 
 KGRAG = str(Path(sys.executable).parent / "kgrag")
 
@@ -73,6 +74,20 @@ def test_ingest_reports_unreadable_files_and_exits_partial(tmp_path: Path) -> No
     again = kgrag("ingest", str(DATA_DIR), "--store", str(tmp_path / "store"))
     assert again.returncode == 0, again.stderr
     assert "0 added, 0 changed, 6 unchanged" in again.stdout
+
+
+def test_ingest_skips_a_pdf_bomb_and_ingests_the_file_beside_it(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "bomb.pdf").write_bytes(bomb_bytes())
+    (folder / "good.md").write_text("# Good\n\nThe Zephyr gate opens at nine.\n", "utf-8")
+    proc = kgrag("ingest", str(folder), "--store", str(tmp_path / "store"))
+    assert proc.returncode == 3, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stdout + proc.stderr and "LimitReachedError" not in proc.stdout + proc.stderr
+    assert "1 added" in proc.stdout and "decompression bomb" in proc.stdout, proc.stdout
+    report = json.loads((tmp_path / "store" / "reports" / "latest.json").read_text("utf-8"))
+    assert report["status"] == "partial" and report["documents_added"] == 1
+    assert [s["source"] for s in report["skipped"]] == [str(folder / "bomb.pdf")]
 
 
 def test_ingest_of_nothing_fails(tmp_path: Path) -> None:
