@@ -135,3 +135,16 @@ class ScriptedChatModel:
         if not isinstance(value, dict):
             raise ModelOutputError(f"model {self._model!r} returned JSON that is not an object")
         return value
+
+
+def agreeing_judge() -> ScriptedChatModel:
+    """A claim judge that finds every claim entailed and every answer relevant (it copies the answer's first words):
+    for tests of the workflow around a release, where what a real judge decides is not the point."""
+
+    def respond(messages: Messages) -> dict[str, str]:
+        user = next(m["content"] for m in messages if m["role"] == "user")
+        if "\nText: " in user:
+            return {"answer": " ".join(user.split("\nText: ", 1)[1].split()[:3])}
+        return {"verdict": "entailed"}
+
+    return ScriptedChatModel(respond=respond, model="agreeing-judge")

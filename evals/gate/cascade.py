@@ -25,7 +25,7 @@ from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
 from core.types import ClaimVerdict, GateDecision, GateRecord, GateScores, GateStageOutcome, GateStageRecord
-from evals.gate.base import AnswerGate, CheckInput, GateCheck
+from evals.gate.base import AnswerGate, CheckInput, GateCheck, VerdictModel
 from evals.gate.checks.citation_coverage import CitationCoverageCheck
 from evals.gate.checks.claims import check_input, render_claims
 from evals.gate.checks.lexical_support import LexicalSupportCheck
@@ -115,8 +115,9 @@ class CascadeGate:
         self.repair_margin = repair_margin
 
     @classmethod
-    def from_settings(cls, settings: GateSettings, client: ModelClient, embedder: Embedder) -> CascadeGate:
-        """The stages ``settings.stages`` names, in the cascade's fixed order, with their thresholds."""
+    def from_settings(cls, settings: GateSettings, client: VerdictModel, embedder: Embedder) -> CascadeGate:
+        """The stages ``settings.stages`` names, in the cascade's fixed order, with their thresholds; ``client``
+        judges (Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient`)."""
         stages = set(settings.stages)
         checks: list[GateCheck] = []
         if "citation_coverage" in stages:
@@ -143,18 +144,18 @@ class CascadeGate:
             checks.append(NumbersCheck())
         verifier = None
         if ENTAILMENT in stages:
-            # The judge's own client: each verdict is one short call, bounded by the gate's timeout.
-            verdicts = ModelClient(
-                base_url=client.base_url, model=client.model, api_key=client._api_key, timeout_s=settings.timeout_s
-            )
             verifier = ClaimVerifier(
-                LlmClaimJudge(verdicts, cache_size=settings.verdict_cache_size, retries=settings.retries),
+                LlmClaimJudge(client, cache_size=settings.verdict_cache_size, retries=settings.retries),
                 entailed_at=settings.entailed_at,
                 relevant_at=settings.relevant_at,
                 evidence_sentences=settings.evidence_sentences,
                 relevance=RELEVANCE in stages,
             )
-        judge = RagasGate.from_settings(settings, client, embedder) if JUDGE in stages else None
+        judge = None
+        if JUDGE in stages:
+            if not isinstance(client, ModelClient):
+                raise ConfigurationError("the gate's judge stage needs an OpenAI-compatible endpoint")
+            judge = RagasGate.from_settings(settings, client, embedder)
         return cls(checks, verifier, judge, settings.inconclusive_decision, settings.repair_margin)
 
     def evaluate(self, question: str, answer: str, contexts: Sequence[str]) -> GateRecord:

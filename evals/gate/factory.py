@@ -14,16 +14,17 @@ from retrieval.base import Embedder
 def build_gate(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
     """:class:`~evals.gate.cascade.CascadeGate` (default) or the judge-only :class:`~evals.gate.ragas_gate.RagasGate`
     from ``settings`` when enabled, else :class:`DisabledGate`. The judge uses ``client`` unless the settings name
-    another endpoint or model (``judge_base_url``, ``judge_model``)."""
+    another endpoint or model (``judge_base_url``, ``judge_model``), with the gate's timeout."""
     if not settings.enabled:
         return DisabledGate()
-    if settings.judge_base_url or settings.judge_model:
-        client = ModelClient(
-            base_url=settings.judge_base_url or client.base_url,
-            model=settings.judge_model or client.model,
-            api_key=client._api_key,
-            timeout_s=client.timeout_s,
-        )
+    # The judge's own client: its endpoint and model when the settings name them, and the gate's timeout (each
+    # verdict is one short call: a judge that hangs must not hold the answer for the answer model's timeout).
+    client = ModelClient(
+        base_url=settings.judge_base_url or client.base_url,
+        model=settings.judge_model or client.model,
+        api_key=client._api_key,
+        timeout_s=min(client.timeout_s, settings.timeout_s),
+    )
     if settings.backend == "ragas":
         return RagasGate.from_settings(settings, client, embedder)
     return CascadeGate.from_settings(settings, client, embedder)

@@ -31,11 +31,10 @@ from core.errors import InputError
 from core.llm import ModelClient
 from core.settings import Settings, load_settings
 from evals.bench.proof.items import DEFAULT_SET, ProofItem, load_items
-from evals.bench.proof.metrics import summarise
+from evals.bench.proof.metrics import ALL_PASSED, JUDGES, summarise
 from evals.bench.proof.model_server import local_model_server
 from evals.bench.proof.runner import read_results, run_items
 from evals.gate.base import AnswerGate
-from evals.gate.cascade import JUDGE
 from evals.gate.factory import build_gate
 from pipelines.compose.models import load_embedder
 
@@ -138,11 +137,12 @@ def build_gate_from(settings: Settings) -> AnswerGate:
 
 
 def cheap_settings(settings: Settings) -> Settings | None:
-    """The same gate without its judge stage (``None`` when it has no judge or no cheap stage)."""
+    """The same gate without its judge stages (``None`` when it has no judge or no cheap stage)."""
     stages = list(getattr(settings.gate, "stages", []))
-    if JUDGE not in stages or stages == [JUDGE]:
+    cheap_stages = [s for s in stages if s not in JUDGES]
+    if cheap_stages == stages or not cheap_stages:
         return None
-    cheap = settings.gate.model_copy(update={"stages": [s for s in stages if s != JUDGE]})
+    cheap = settings.gate.model_copy(update={"stages": cheap_stages})
     return settings.model_copy(update={"gate": cheap})
 
 
@@ -169,7 +169,7 @@ def score(
                 todo,
                 results,
                 on_result=lambda _r: progress.advance(task),
-                accept=lambda r: r["decided_by"] != "none",
+                accept=lambda r: r["decided_by"] not in ("none", ALL_PASSED),
             )
         done_ids = {r["id"] for r in read_results(results)}
         todo = [item for item in items if item.id not in done_ids]
@@ -196,6 +196,9 @@ def main(
     stages: Annotated[str | None, typer.Option(help="Override the gate's stages (comma-separated).")] = None,
     serve: Annotated[bool, typer.Option(help="Start the local model as the judge (else KGRAG_LLM_BASE_URL).")] = True,
     report_only: Annotated[bool, typer.Option(help="Only summarise what --results holds.")] = False,
+    part: Annotated[
+        str | None, typer.Option(help="Only this part of a v2 set: calibration (tune here) or report.")
+    ] = None,
     cheap_first: Annotated[
         bool, typer.Option(help="First decide what the cheap stages can for every item, then run the judge.")
     ] = True,
@@ -207,7 +210,7 @@ def main(
     err = console(stderr=True)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to run every item")
-    items = load_items(proof_set)[:limit]
+    items = [item for item in load_items(proof_set) if part is None or item.part == part][:limit]
     settings = _with_stages(load_settings(), stages)
     if report_only:
         wanted = {item.id for item in items}

@@ -20,7 +20,22 @@ from typing import Any, Literal
 from core.errors import InputError
 
 Label = Literal["faithful", "hallucinated"]
-VARIANTS: tuple[str, ...] = ("faithful", "wrong_entity", "unsupported_claim", "distractor_answer")
+VARIANTS: tuple[str, ...] = (
+    "faithful",
+    "wrong_entity",
+    "unsupported_claim",
+    "distractor_answer",
+    # proof set v2 (build_v2.py)
+    "verbatim",
+    "paraphrased",
+    "short",
+    "multi_sentence",
+    "negated",
+    "swapped_entity",
+    "swapped_roles",
+    "swapped_number",
+    "off_topic",
+)
 DEFAULT_SET = Path(__file__).resolve().parent / "data" / "proof_set.jsonl"
 
 
@@ -40,6 +55,8 @@ class ProofItem:
     gold_index: int
     source_dataset: str
     detail: dict[str, str] = field(default_factory=dict)
+    #: v2: ``calibration`` (thresholds tuned here) or ``report`` (figures reported here); v1: empty.
+    part: str = ""
 
 
 def _expand(group: dict[str, Any]) -> list[ProofItem]:
@@ -57,6 +74,7 @@ def _expand(group: dict[str, Any]) -> list[ProofItem]:
             gold_index=int(group["gold_index"]),
             source_dataset=str(group["source_dataset"]),
             detail={str(k): str(v) for k, v in answer.get("detail", {}).items()},
+            part=str(group.get("part", "")),
         )
         for answer in group["answers"]
     ]

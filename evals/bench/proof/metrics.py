@@ -19,6 +19,10 @@ from typing import Any
 from evals.bench.metrics import bootstrap_ci
 from evals.bench.proof.items import VARIANTS
 from evals.gate.cascade import JUDGE
+from evals.gate.verification import ENTAILMENT, RELEVANCE
+
+#: Stages whose pass is a positive verdict (a release); cheap stages passing release nothing.
+JUDGES = frozenset({ENTAILMENT, RELEVANCE, JUDGE})
 
 #: ``decided_by`` when every cheap stage passed clearly (the answer was released without the judge).
 ALL_PASSED = "all cheap stages passed"
@@ -42,9 +46,12 @@ def decided_by(stages: Sequence[Mapping[str, Any]]) -> str:
             return str(stage["name"])
     if not ran:
         return "none"
+    last = str(ran[-1]["name"])
     if any(s.get("outcome") == "inconclusive" for s in ran):
-        return JUDGE if ran[-1]["name"] == JUDGE and ran[-1].get("outcome") == "pass" else "none"
-    return str(ran[0]["name"]) if len(ran) == 1 else ALL_PASSED
+        return last if last in JUDGES and ran[-1].get("outcome") == "pass" else "none"
+    if len(ran) == 1:
+        return str(ran[0]["name"])
+    return last if last in JUDGES else ALL_PASSED
 
 
 def _estimate(values: Sequence[float], seed: int) -> dict[str, float] | None:

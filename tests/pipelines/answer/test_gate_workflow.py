@@ -62,7 +62,8 @@ def test_failed_draft_is_retried_strictly_and_both_attempts_are_recorded(
     assert record.provenance.prompt.name == "answer_strict"
     first = gate.first_attempt
     assert first.decision == "abstained" and not first.retried
-    assert "fail" in [s.outcome for s in first.stages] and first.stages[0].name == "citation_coverage"
+    assert "fail" in [s.outcome for s in first.stages] and first.stages[1].name == "citation_coverage"
+    assert first.stages[0].name == "citation_repair"
     assert first.scores.citation_coverage is not None
     # The retry failed too: an abstention that says what was searched.
     assert gate.decision == "abstained" and record.answer == ABSTENTION_TEXT and not record.citations

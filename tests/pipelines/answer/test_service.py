@@ -229,8 +229,9 @@ def test_golden_cases_run_through_the_answer_workflow_with_the_pinned_version(
 def test_an_unsupported_draft_is_abstained_and_retryable_not_held_for_review(embedder) -> None:  # type: ignore[no-untyped-def]
     from core.settings import GateSettings
     from core.types import Chunk, RetrievedChunk, sha256_text
-    from evals.gate.factory import build_gate
+    from evals.gate.cascade import CascadeGate
     from pipelines.answer.steps import GateStep
+    from tests.scripted_model import agreeing_judge
 
     text = "Atlas schedules tasks for up to 2,000 robots per warehouse. It was first released in 2017."
     chunk = Chunk(
@@ -242,8 +243,9 @@ def test_an_unsupported_draft_is_abstained_and_retryable_not_held_for_review(emb
     prompt = registry.render(
         registry.resolve("answer"), question="q", passages=[{"n": 1, "title": "", "text": text}], facts=[]
     )
-    cheap = [s for s in GateSettings().stages if s != "judge"]
-    gate = build_gate(GateSettings(stages=cheap), client=None, embedder=embedder)  # type: ignore[arg-type]
+    judged = [s for s in GateSettings().stages if s != "judge"]
+    # The claim judge agrees with whatever the cheap stages let through: the test is about alignment and must_cite.
+    gate = CascadeGate.from_settings(GateSettings(stages=judged), agreeing_judge(), embedder)
     step = GateStep(gate, registry.guardrails("answer"))
     # Like Qwen's hallucinated answer to this question: the [1] it cites supports none of it.
     draft = "Lagos had about 325,000 inhabitants in 1950. [1]"
