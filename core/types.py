@@ -214,7 +214,7 @@ class GateRecord(BaseModel):
     searched: SearchSummary | None = Field(default=None, description="What was searched, on an abstention.")
 
 
-StepStatus = Literal["ok", "failed", "skipped", "timeout"]
+StepStatus = Literal["ok", "failed", "skipped", "timeout", "cancelled"]
 
 
 class TraceEntry(BaseModel):
