@@ -26,7 +26,8 @@ def install_shutdown_hook(queue: AdmissionQueue, grace_s: float) -> Callable[[],
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         if not queue.closed:
-            log.info("signal %d: admitting no new answers; %d in flight get %gs", signum, len(queue.running), grace_s)
+            running = len(queue.running)
+            log.warning("signal %d: admitting no new answers; %d in flight get %gs", signum, running, grace_s)
             loop.call_soon_threadsafe(queue.close, grace_s)
         before = previous[signal.Signals(signum)]
         if callable(before):
