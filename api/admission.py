@@ -161,7 +161,7 @@ class AdmissionQueue:
             return waiter.future.result()  # a ticket, or the shutdown error close() set
         self._abandon(waiter)
         deadline.check()
-        raise self._overloaded(ahead, budget)
+        raise self._overloaded(ahead, budget, waited=True)
 
     def _abandon(self, waiter: _Waiter) -> None:
         if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
@@ -244,10 +244,11 @@ class AdmissionQueue:
             hint="retry after the Retry-After seconds (against the restarted server)",
         )
 
-    def _overloaded(self, ahead: int, budget: float) -> OverloadedError:
+    def _overloaded(self, ahead: int, budget: float, *, waited: bool = False) -> OverloadedError:
+        how = "after waiting for it" if waited else "(refused at once)"
         return OverloadedError(
-            f"the answer could not start within {budget:.0f}s: {ahead} answers are ahead of it and each takes about "
-            f"{self.service_s:.1f}s on the model at {self.endpoint}",
+            f"the answer could not start within {budget:.0f}s {how}: {ahead} answers were ahead of it and each takes "
+            f"about {self.service_s:.1f}s on the model at {self.endpoint}",
             retry_after_s=self.retry_after(ahead + 1),
             hint="retry after the Retry-After seconds, or send a longer X-Request-Timeout",
         )
