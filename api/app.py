@@ -6,19 +6,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
+from api.admission import AdmissionQueue
 from api.auth import KeyRing, require
 from api.chat import build_router as chat_routes
 from api.compliance import build_router as compliance_routes
+from api.deadlines import request_deadline, run_model_work
 from api.deps import Answers
 from api.documents import build_router as document_routes
 from api.documents import start_documents
+from api.health import build_router as health_routes
 from api.limits import BodySizeLimit
 from api.problems import install_problem_handlers
+from api.requestid import RequestId
 from api.reviews import build_router as review_routes
-from api.state import AppState, reopen_if_newer
+from api.shutdown import install_shutdown_hook
+from api.state import AppState
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
 from core.llm import ModelClient
@@ -30,24 +35,6 @@ from pipelines.compose.models import load_embedder, prompt_registry
 from pipelines.compose.stores import build_audit, open_store
 
 log = logging.getLogger("kgrag.api")
-
-
-class AnswerRequest(BaseModel):
-    """Body of ``POST /v1/answer``."""
-
-    question: str = Field(min_length=1, max_length=20_000, examples=["Who wrote the employee handbook?"])
-
-
-class Health(BaseModel):
-    """Body of ``GET /healthz``."""
-
-    status: str
-    store: str
-    documents: int | None = None
-    chunks: int | None = None
-    model_endpoint: str
-    model_reachable: bool
-    detail: str | None = None
 
 
 def _open(state: AppState) -> None:
@@ -66,15 +53,20 @@ def _open(state: AppState) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. Without explicit settings, they are read from the environment now (not at import)."""
-    state = AppState(settings=settings or load_settings())
+    settings = settings or load_settings()
+    state = AppState(settings=settings, admission=AdmissionQueue(settings.llm_base_url, settings.admission))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _open(state)
         app.state.documents = start_documents(state, lambda: _open(state))
+        undo_hook = install_shutdown_hook(state.admission, state.settings.api.shutdown_grace_s)
         try:
             yield
         finally:
+            undo_hook()
+            state.admission.close(0.0)
+            state.admission.shutdown()
             app.state.documents.stop()
 
     app = FastAPI(
@@ -97,11 +89,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=api.max_upload_bytes,
         upload_prefix="/v1/documents",
     )
+    app.add_middleware(RequestId)
 
-    @app.post("/v1/answer", response_model=AnswerRecord, tags=["answers"], dependencies=[Depends(require("chat"))])
-    def answer(body: AnswerRequest, service: Answers) -> AnswerRecord:
-        """Answer a question; the record (citations, facts, provenance) is stored before it is returned."""
-        return service.answer(body.question)
+    class AnswerRequest(BaseModel):
+        """Body of ``POST /v1/answer``; the question's length limit is ``KGRAG_API__MAX_QUESTION_CHARS``."""
+
+        question: str = Field(
+            min_length=1, max_length=api.max_question_chars, examples=["Who wrote the employee handbook?"]
+        )
+
+    async def answer(body: AnswerRequest, request: Request, service: Answers) -> AnswerRecord:
+        """Answer a question; the record (citations, facts, provenance) is stored before it is returned.
+
+        Waits for a place in the model's admission queue; ``X-Request-Timeout`` (seconds) shortens the deadline.
+        A request stopped at its deadline or by its client leaving stores nothing.
+        """
+        deadline = request_deadline(request)
+        return await run_model_work(request, deadline, lambda: service.answer(body.question, deadline=deadline))
+
+    # The body model is built here (its limit is a setting); FastAPI resolves string annotations in module globals.
+    answer.__annotations__["body"] = AnswerRequest
+    app.post(
+        "/v1/answer",
+        response_model=AnswerRecord,
+        tags=["answers"],
+        dependencies=[Depends(require("chat"))],
+        responses={
+            429: {"description": "the model's queue is full (Retry-After)"},
+            503: {"description": "cannot start or finish within the deadline, or shutting down (Retry-After)"},
+        },
+    )(answer)
 
     app.include_router(chat_routes())
     app.include_router(compliance_routes())
@@ -109,36 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(document_routes())
     app.include_router(ui_routes())
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    def healthz(request: Request, response: Response) -> Health:
-        """Whether the store is open and the model endpoint answers (503 while the store is unavailable)."""
-
-        st: AppState = request.app.state.kgrag
-        reopen_if_newer(st)
-        reachable, detail = True, None
-        try:
-            ModelClient.from_settings(st.settings).served_models(timeout_s=2.0)
-        except KgragError as exc:
-            reachable, detail = False, str(exc)
-        if st.service is None or st.store is None:
-            err = st.startup_error
-            response.status_code = 503
-            return Health(
-                status="unavailable",
-                store=str(st.settings.store_dir),
-                model_endpoint=st.settings.llm_base_url,
-                model_reachable=reachable,
-                detail=str(err) if err else "starting",
-            )
-        counts = st.store.counts()
-        return Health(
-            status="ok" if reachable else "degraded",
-            store=str(st.settings.store_dir),
-            documents=counts["documents"],
-            chunks=counts["chunks"],
-            model_endpoint=st.settings.llm_base_url,
-            model_reachable=reachable,
-            detail=detail,
-        )
+    app.include_router(health_routes())
 
     return app

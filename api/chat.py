@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -28,8 +29,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import require
+from api.deadlines import request_deadline, run_model_work
 from api.deps import Answers
 from api.state import answer_service, app_state, question_rewriter
+from core.deadline import Deadline
 from core.errors import InputError, KgragError, ModelNotFoundError
 from core.types import AnswerRecord, Citation, FactCitation
 from pipelines.answer.conversation import QuestionRewriter, Rewrite, Turn
@@ -39,6 +42,7 @@ MODEL_PREFIX = "kgrag-"
 STREAM_PIECE_CHARS = 24
 _WORD_START = re.compile(r"(?<=\S)(?=\s)")
 KEEPALIVE = ": keep-alive\n\n"
+log = logging.getLogger("kgrag.api")
 
 
 class ChatMessage(BaseModel):
@@ -167,13 +171,16 @@ def _prepare(request: Request, body: ChatCompletionRequest) -> _Prepared:
     return _Prepared(service=service, rewriter=question_rewriter(request), history=history, question=question)
 
 
-def _run(prepared: _Prepared) -> tuple[AnswerRecord, Rewrite]:
+def _run(prepared: _Prepared, deadline: Deadline) -> tuple[AnswerRecord, Rewrite]:
+    deadline.check()
     rewrite = prepared.rewriter.rewrite(prepared.history, prepared.question)
-    return prepared.service.answer(rewrite.question, conversation=rewrite.reference()), rewrite
+    return prepared.service.answer(rewrite.question, conversation=rewrite.reference(), deadline=deadline), rewrite
 
 
-def _answer(request: Request, body: ChatCompletionRequest) -> tuple[AnswerRecord, Rewrite]:
-    return _run(_prepare(request, body))
+async def _answer(request: Request, body: ChatCompletionRequest, deadline: Deadline) -> tuple[AnswerRecord, Rewrite]:
+    """Check the request, then rewrite and answer once the model's admission queue lets it start."""
+    prepared = await run_in_threadpool(_prepare, request, body)
+    return await run_model_work(request, deadline, lambda: _run(prepared, deadline))
 
 
 def _extension(record: AnswerRecord, rewrite: Rewrite) -> KgragExtension:
@@ -213,7 +220,12 @@ def _error_event(exc: BaseException) -> str:
     if isinstance(exc, KgragError):
         error = {"message": str(exc), "type": exc.code, "code": exc.http_status}
     else:
-        error = {"message": f"{type(exc).__name__}: {exc}", "type": "internal-error", "code": 500}
+        log.error("chat stream failed: unhandled %s", type(exc).__name__, exc_info=exc)
+        error = {
+            "message": "the server failed to answer; the server log has the details",
+            "type": "internal-error",
+            "code": 500,
+        }
     return f"data: {json.dumps({'error': error})}\n\n"
 
 
@@ -257,9 +269,10 @@ def build_router() -> APIRouter:
         With ``stream=true``: SSE ``: keep-alive`` comments while the answer is made and gated, then the released
         text in token-sized chunks, a final chunk with the ``kgrag`` extension, and ``[DONE]``.
         """
+        deadline = request_deadline(request)
         if body.stream:
             prepared = await run_in_threadpool(_prepare, request, body)
-            task = asyncio.ensure_future(run_in_threadpool(_run, prepared))
+            task = asyncio.ensure_future(run_model_work(request, deadline, lambda: _run(prepared, deadline)))
             interval = app_state(request).settings.api.stream_keepalive_s
             await asyncio.wait({task}, timeout=interval)
             if task.done():  # ready (or failed) within one interval: a plain stream, or a plain problem response
@@ -272,7 +285,7 @@ def build_router() -> APIRouter:
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
-        record, rewrite = await run_in_threadpool(_answer, request, body)
+        record, rewrite = await _answer(request, body, deadline)
         return ChatCompletion(
             id=f"chatcmpl-{record.answer_id}",
             created=int(time.time()),

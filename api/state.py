@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from api.admission import AdmissionQueue
 from core.errors import KgragError, StoreNotFoundError
 from core.settings import Settings
 from pipelines.answer.conversation import QuestionRewriter
@@ -21,11 +22,22 @@ from retrieval.base import Embedder
 log = logging.getLogger("kgrag.api")
 
 
+@dataclass(frozen=True)
+class ModelProbe:
+    """A probe of the model endpoint's ``/models``: when (monotonic), and what it found."""
+
+    at: float
+    reachable: bool
+    detail: str | None
+
+
 @dataclass
 class AppState:
-    """The settings, and once the store is open: the answer service, its audit store and the question rewriter."""
+    """The settings and the model's admission queue, and once the store is open: the answer service, its audit store
+    and the question rewriter."""
 
     settings: Settings
+    admission: AdmissionQueue
     service: AnswerService | None = None
     store: KnowledgeStore | None = None
     audit: AuditStore | None = None
@@ -33,6 +45,8 @@ class AppState:
     startup_error: KgragError | None = None
     embedder: Embedder | None = None
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The last probe of the model endpoint (``/healthz``).
+    model_probe: ModelProbe | None = None
 
 
 def reopen_if_newer(st: AppState) -> None:

@@ -176,3 +176,42 @@ class ReviewConflictError(KgragError):
 
     http_status = 409
     code = "review-conflict"
+
+
+class RetryLaterError(KgragError):
+    """The request was refused or stopped for now; ``retry_after_s`` says when to try again (``Retry-After``)."""
+
+    http_status = 503
+    code = "retry-later"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s
+
+
+class QueueFullError(RetryLaterError):
+    """The model's admission queue is full: more answers are waiting than ``KGRAG_ADMISSION__QUEUE_DEPTH``."""
+
+    http_status = 429
+    code = "queue-full"
+
+
+class OverloadedError(RetryLaterError):
+    """The answer could not start (or finish) within its deadline behind the work queued ahead of it."""
+
+    http_status = 503
+    code = "overloaded"
+
+
+class ShuttingDownError(RetryLaterError):
+    """The server is shutting down and admits no new model work."""
+
+    http_status = 503
+    code = "shutting-down"
+
+
+class RequestCancelledError(RetryLaterError):
+    """A request's work was stopped: its deadline passed, its client left, or the server is shutting down."""
+
+    http_status = 503
+    code = "request-cancelled"

@@ -272,6 +272,26 @@ class ApiSettings(BaseModel):
     #: A streamed chat completion sends an SSE comment (``: keep-alive``) this often while the answer is made and
     #: gated, so proxies do not time the connection out; an answer ready sooner is sent without any.
     stream_keepalive_s: float = Field(default=10.0, gt=0)
+    #: Deadline of a request that calls the model; a client may ask for less with ``X-Request-Timeout`` (seconds).
+    #: Past it, the answer is stopped (nothing is stored) and the client gets a 503 with ``Retry-After``.
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    #: On SIGTERM: no new model work is admitted; work in flight gets this long to finish, then it is cancelled.
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+
+
+class AdmissionSettings(BaseModel):
+    """Admission control for model work (answers, chat completions): per model endpoint, ``slots`` answers run at
+    once and at most ``queue_depth`` wait, each at most ``max_wait_s`` (and never past its deadline). A request
+    beyond the queue gets 429; one that cannot start in time gets 503; both with ``Retry-After`` computed from the
+    measured service time (an EWMA of recent answers) and the queue ahead."""
+
+    slots: int = Field(default=1, ge=1)
+    queue_depth: int = Field(default=8, ge=0)
+    max_wait_s: float = Field(default=60.0, gt=0)
+    #: The service time assumed until answers have been measured.
+    initial_service_s: float = Field(default=10.0, gt=0)
+    #: Weight of the newest answer in the service-time EWMA.
+    ewma_alpha: float = Field(default=0.3, gt=0, le=1)
 
 
 class JobSettings(BaseModel):
@@ -330,6 +350,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -255,7 +255,7 @@ class GateRecord(BaseModel):
     )
 
 
-StepStatus = Literal["ok", "failed", "skipped", "timeout"]
+StepStatus = Literal["ok", "failed", "skipped", "timeout", "cancelled"]
 
 
 class TraceEntry(BaseModel):

@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 from core.base import ChatModel
+from core.deadline import Deadline
 from core.errors import InputError
 from core.types import (
     AnswerRecord,
@@ -127,17 +128,23 @@ class AnswerService:
             )
         return cleaned
 
-    def answer(self, question: str, *, conversation: ConversationRef | None = None) -> AnswerRecord:
+    def answer(
+        self, question: str, *, conversation: ConversationRef | None = None, deadline: Deadline | None = None
+    ) -> AnswerRecord:
         """Answer one question; the returned record has already been written to the audit store.
 
         ``conversation`` (chat requests) is recorded in the provenance: the original message and its rewrite.
+        ``deadline``: checked between steps and once more before saving; a cancelled or expired answer raises
+        :class:`~core.errors.RequestCancelledError` and nothing is stored (nobody would receive it).
         """
         question = self.validate_question(question)
         answer_id = uuid.uuid4().hex
-        run = self.workflow.run({"question": question, "request_id": answer_id})
+        run = self.workflow.run({"question": question, "request_id": answer_id}, deadline=deadline)
         record = self._record(answer_id, run)
         if conversation is not None:
             record.provenance.conversation = conversation
+        if deadline is not None:
+            deadline.check()
         self.audit.save(record)
         if self.rollback is not None:
             self.rollback.observe(record)

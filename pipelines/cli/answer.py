@@ -68,6 +68,8 @@ def serve(
         host=host or settings.api.host,
         port=port or settings.api.port,
         log_level="info",
+        # After SIGTERM the app gives answers in flight the grace period, then stops them; this is the backstop.
+        timeout_graceful_shutdown=int(settings.api.shutdown_grace_s) + 5,
     )
 
 

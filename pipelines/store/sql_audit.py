@@ -32,6 +32,8 @@ _ANSWERS = sa.Table(
     sa.Column("question", sa.Text, nullable=False),
     sa.Column("decision", sa.Text, nullable=False),
     sa.Column("record", sa.Text, nullable=False),
+    # What ``list_answers(q=...)`` searches: question, answer and citation texts (never the record's JSON keys).
+    sa.Column("search_text", sa.Text, nullable=True),
 )
 _DOCUMENTS = sa.Table(
     "document_versions",
@@ -74,6 +76,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _searchable(text: str) -> str:
+    """NUL as U+FFFD: PostgreSQL text cannot hold NUL, and a searched NUL must still match only a NUL."""
+    return text.replace("\x00", "\ufffd")
+
+
+def search_text(record: AnswerRecord) -> str:
+    """The text an answer is found by: its question, its answer and the texts of its citations, one per line."""
+    return _searchable("\n".join([record.question, record.answer, *(c.text for c in record.citations)]))
+
+
 class SqlAuditStore:
     """Answer records, source snapshots and reviews in any SQLAlchemy database; rows are only ever inserted."""
 
@@ -92,6 +104,7 @@ class SqlAuditStore:
                     dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
             _META.create_all(self._engine)
+            self._add_search_text()
         except (OperationalError, ImportError, sa.exc.ArgumentError) as exc:
             raise ConfigurationError(
                 f"cannot open the audit database {sa.engine.make_url(url).render_as_string(hide_password=True)}: "
@@ -99,6 +112,19 @@ class SqlAuditStore:
                 hint="check KGRAG_AUDIT__URL (e.g. postgresql+psycopg://user:pw@127.0.0.1:5432/kgrag) and that "
                 "the server is running",
             ) from exc
+
+    def _add_search_text(self) -> None:
+        """Stores made before the ``search_text`` column get it, filled from their records (once)."""
+        columns = {c["name"] for c in sa.inspect(self._engine).get_columns("answers")}
+        with self._engine.begin() as conn:
+            if "search_text" not in columns:
+                conn.execute(sa.text("ALTER TABLE answers ADD COLUMN search_text TEXT"))
+            rows = conn.execute(
+                sa.select(_ANSWERS.c.answer_id, _ANSWERS.c.record).where(_ANSWERS.c.search_text.is_(None))
+            ).all()
+            for answer_id, raw in rows:
+                text = search_text(AnswerRecord.model_validate_json(raw))
+                conn.execute(_ANSWERS.update().where(_ANSWERS.c.answer_id == answer_id).values(search_text=text))
 
     # ----- records -----
 
@@ -117,6 +143,7 @@ class SqlAuditStore:
                     question=record.question,
                     decision=record.provenance.gate.decision,
                     record=record.model_dump_json(),
+                    search_text=search_text(record),
                 )
             )
             known = {
@@ -178,7 +205,8 @@ class SqlAuditStore:
         if decision:
             query = query.where(_ANSWERS.c.decision == decision)
         if q:
-            query = query.where(_ANSWERS.c.record.icontains(q, autoescape=True))
+            # autoescape: % and _ are literal, and so is a backslash ("/" is the escape character).
+            query = query.where(_ANSWERS.c.search_text.icontains(_searchable(q), autoescape=True))
         query = query.order_by(_ANSWERS.c.created_at.desc(), _ANSWERS.c.answer_id).limit(limit).offset(offset)
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()

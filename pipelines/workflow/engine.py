@@ -25,7 +25,8 @@ import pydantic_core
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
-from core.errors import InputError, KgragError, WorkflowStepError
+from core.deadline import Deadline
+from core.errors import InputError, KgragError, RequestCancelledError, WorkflowStepError
 from core.types import StepStatus, TraceEntry
 from pipelines.workflow.model import INPUTS, StepSpec
 from pipelines.workflow.signatures import Signature, signature_of
@@ -60,8 +61,18 @@ def content_id(value: Any) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _retryable(exc: BaseException) -> bool:
-    return not isinstance(exc, InputError)
+def _retryable(exc: BaseException, deadline: Deadline | None) -> bool:
+    if deadline is not None and deadline.expired:
+        return False
+    return not isinstance(exc, (InputError, RequestCancelledError))
+
+
+def _bounded(timeout_s: float | None, deadline: Deadline | None) -> float | None:
+    """A step's timeout, cut to what is left of the request's deadline."""
+    if deadline is None:
+        return timeout_s
+    left = deadline.remaining()
+    return left if timeout_s is None else min(timeout_s, left)
 
 
 class CompiledWorkflow:
@@ -104,12 +115,16 @@ class CompiledWorkflow:
                 return f"condition not met: {when.describe()}"
         return None
 
-    def run(self, inputs: Mapping[str, Any]) -> WorkflowRun:
+    def run(self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None) -> WorkflowRun:
         """Run synchronously (from code that has no event loop)."""
-        return asyncio.run(self.arun(inputs))
+        return asyncio.run(self.arun(inputs, deadline=deadline))
 
-    async def arun(self, inputs: Mapping[str, Any]) -> WorkflowRun:
-        """Run the steps, independent ones concurrently; raise on the first step that fails for good."""
+    async def arun(self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None) -> WorkflowRun:
+        """Run the steps, independent ones concurrently; raise on the first step that fails for good.
+
+        With a ``deadline``: no step starts once it has expired or was cancelled (:class:`RequestCancelledError`),
+        each step's timeout is cut to the time left, and a step that failed is not retried past it.
+        """
         missing = set(self.inputs) - set(inputs)
         if missing:
             raise InputError(f"workflow {self.name!r} is missing input(s): {', '.join(sorted(missing))}")
@@ -131,8 +146,10 @@ class CompiledWorkflow:
                         )
                         sorter.done(name)
                         continue
+                    if deadline is not None:
+                        deadline.check()
                     kwargs = self._kwargs(name, inputs, run.outputs)
-                    pending[asyncio.create_task(self._run_step(name, kwargs, run))] = name
+                    pending[asyncio.create_task(self._run_step(name, kwargs, run, deadline))] = name
                 if not pending:
                     continue
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -158,7 +175,9 @@ class CompiledWorkflow:
         coro = func(**kwargs) if is_async else asyncio.to_thread(func, **kwargs)
         return await asyncio.wait_for(coro, timeout=timeout_s)
 
-    async def _run_step(self, name: str, kwargs: dict[str, Any], run: WorkflowRun) -> BaseModel:
+    async def _run_step(
+        self, name: str, kwargs: dict[str, Any], run: WorkflowRun, deadline: Deadline | None = None
+    ) -> BaseModel:
         spec = self.steps[name]
         sig = self._signatures[name]
         started = datetime.now(UTC)
@@ -186,13 +205,18 @@ class CompiledWorkflow:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(spec.retry.attempts),
                 wait=wait_fixed(spec.retry.wait_s),
-                retry=retry_if_exception(_retryable),
+                retry=retry_if_exception(lambda exc: _retryable(exc, deadline)),
                 reraise=True,
             ):
                 with attempt:
                     attempts += 1
-                    result = await self._call(spec.func, sig.is_async, kwargs, spec.timeout_s)
+                    if deadline is not None:
+                        deadline.check()
+                    result = await self._call(spec.func, sig.is_async, kwargs, _bounded(spec.timeout_s, deadline))
         except Exception as exc:
+            if deadline is not None and deadline.expired:
+                record("cancelled" if deadline.cancelled else "timeout", deadline.reason)
+                deadline.check()
             status: StepStatus = "timeout" if isinstance(exc, TimeoutError) else "failed"
             detail = f"timed out after {spec.timeout_s}s" if status == "timeout" else f"{type(exc).__name__}: {exc}"
             if spec.fallback is not None and not isinstance(exc, InputError):

@@ -121,6 +121,32 @@ class AuditStoreContract:
             0,
         )
 
+    def test_search_matches_texts_never_key_names_and_its_specials_are_literal(self, store: AuditStore) -> None:
+        answers = {
+            "k1": "Plain answer.",
+            "u1": "Use snake_case here.",
+            "p1": "Up 5% this year.",
+            "b1": "The path is C:\\temp.",
+            "n1": "A NUL\x00 byte.",
+            "s1": "Either and/or.",
+        }
+        for n, (answer_id, text) in enumerate(answers.items()):
+            store.save(record(answer_id, f"2026-01-0{n + 1}T10:00:00+00:00", answer=text))
+
+        def found(q: str) -> list[str]:
+            return sorted(x.answer_id for x in store.list_answers(q=q))
+
+        assert found("_") == ["u1"], "underscore is literal and JSON key names are not searched"
+        assert found("%") == ["p1"]
+        assert found("\\") == ["b1"]
+        assert found("\x00") == ["n1"]
+        assert found("/") == ["s1"], "the LIKE escape character is literal too"
+        assert found("5%") == ["p1"] and found("e_c") == ["u1"]
+        for key in ("answer_id", "provenance", "citations", '"answer"', "chunk_id", "released", "sha256"):
+            assert found(key) == [], key
+        assert found("28 DAYS OF LEAVE") == sorted(answers), "citation text is searched, case-insensitively"
+        assert found("question u1") == ["u1"]
+
     def test_a_corrected_review_needs_the_corrected_text(self, store: AuditStore) -> None:
         store.save(record("a1", "2026-01-01T10:00:00+00:00"))
         for missing in (None, "", "  \n"):

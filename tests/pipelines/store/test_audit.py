@@ -118,3 +118,25 @@ def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="cannot open the audit database") as err:
         SqlAuditStore(f"postgresql+psycopg://kgrag:secret@127.0.0.1:{free_port()}/x")
     assert "secret" not in str(err.value) and "KGRAG_AUDIT__URL" in str(err.value)
+
+
+def test_a_store_made_before_search_text_gets_the_column_filled_from_its_records(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    old = record("o1", "2026-01-01T10:00:00+00:00", answer="Old snake_case answer.")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE answers (answer_id TEXT PRIMARY KEY, created_at TEXT NOT NULL, question TEXT NOT NULL,"
+                " decision TEXT NOT NULL, record TEXT NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO answers VALUES (:i, :c, :q, :d, :r)"),
+            {"i": "o1", "c": old.created_at, "q": old.question, "d": "released", "r": old.model_dump_json()},
+        )
+    engine.dispose()
+    store = SqlAuditStore(url)
+    assert [x.answer_id for x in store.list_answers(q="snake_case")] == ["o1"]
+    assert store.list_answers(q="answer_id") == []
+    assert store.get("o1") == old
