@@ -11,12 +11,14 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from kg.neo4j_store import Neo4jGraphStore
 from kg.networkx_store import CHUNK_PREFIX, DOCUMENT_PREFIX, FACT, MENTIONS, NetworkxGraphStore
+
+if TYPE_CHECKING:
+    from kg.neo4j_store import Neo4jGraphStore
 
 Row = dict[str, Any]
 

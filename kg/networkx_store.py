@@ -80,7 +80,8 @@ class NetworkxGraphStore:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, ensure_ascii=False)
+                # json.dumps encodes in C; json.dump to a file takes the pure-Python encoder (~5x slower here)
+                handle.write(json.dumps(data, ensure_ascii=False))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, self.path)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from core.types import Chunk, Document, RetrievedChunk
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Embedder(Protocol):

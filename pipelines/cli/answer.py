@@ -10,6 +10,9 @@ import typer
 from core.console import clear_errors, console
 from core.errors import InputError
 from pipelines.cli.common import StoreOption, settings_for
+from pipelines.compose.answer import build_answer_service
+from pipelines.compose.models import load_embedder
+from pipelines.compose.stores import open_store
 
 
 def ask(
@@ -18,10 +21,6 @@ def ask(
     json_out: Annotated[bool, typer.Option("--json", help="Print the full answer record as JSON.")] = False,
 ) -> None:
     """Answer one question from the store, with citations and provenance."""
-    from pipelines.compose.answer import build_answer_service
-    from pipelines.compose.models import load_embedder
-    from pipelines.compose.stores import open_store
-
     settings = settings_for(store)
     if not question.strip():
         raise InputError("the question is empty", hint='pass a question: kgrag ask "What is ...?"')

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -18,11 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from core.console import clear_errors
 from core.errors import InputError, StoreNotFoundError
 from core.settings import load_settings
-from kg.export import graph_rows, push, to_cypher, to_json, write_graphml
-from kg.neo4j_store import Neo4jGraphStore
-from kg.networkx_store import NetworkxGraphStore
+from pipelines.compose import lazy
 from pipelines.store import snapshots
 from pipelines.store.layout import GRAPH
+
+if TYPE_CHECKING:
+    from kg.networkx_store import NetworkxGraphStore
 
 graph_app = typer.Typer(no_args_is_help=True, help="Export the embedded knowledge graph, or push it to Neo4j.")
 
@@ -37,7 +38,7 @@ def embedded_graph(store: Path | None) -> NetworkxGraphStore:
         raise StoreNotFoundError(
             f"no embedded graph in store {root}", hint=f"ingest documents first: `kgrag ingest data/ --store {root}`"
         )
-    return NetworkxGraphStore(directory / GRAPH)
+    return lazy.NetworkxGraphStore(directory / GRAPH)
 
 
 def export(
@@ -55,9 +56,9 @@ def export(
     graph = embedded_graph(store)
     if format == "graphml":
         assert output is not None
-        write_graphml(graph, output)
+        lazy.write_graphml(graph, output)
     else:
-        text = to_json(graph_rows(graph)) if format == "json" else to_cypher(graph_rows(graph))
+        text = lazy.to_json(lazy.graph_rows(graph)) if format == "json" else lazy.to_cypher(lazy.graph_rows(graph))
         if output is None:
             sys.stdout.write(text)
         else:
@@ -80,8 +81,8 @@ def push_command(
     """Copy the store's embedded graph into a Neo4j-compatible database (password: KGRAG_GRAPH__PASSWORD)."""
     settings = load_settings().graph
     graph = embedded_graph(store)
-    rows = graph_rows(graph)
-    target = Neo4jGraphStore(
+    rows = lazy.graph_rows(graph)
+    target = lazy.Neo4jGraphStore(
         to,
         user or settings.user,
         settings.password.get_secret_value(),
@@ -96,7 +97,7 @@ def push_command(
             tasks: dict[str, TaskID] = {
                 kind: progress.add_task(kind, total=count) for kind, count in rows.counts().items()
             }
-            push(rows, target, progress=lambda kind, n: progress.advance(tasks[kind], n))
+            lazy.push(rows, target, progress=lambda kind, n: progress.advance(tasks[kind], n))
         counts = target.counts()
     Console(stderr=True).print(
         f"pushed to {to} ({target.dialect.name}) in {time.perf_counter() - started:.1f}s: "

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from core.console import EXIT_FAILURE, EXIT_PARTIAL, clear_errors, console
 from core.errors import InputError
 from pipelines.cli.common import RichProgress, StoreOption, settings_for
+from pipelines.compose.ingest import build_ingestor
+from pipelines.compose.models import deferred_embedder
+from pipelines.compose.stores import open_store
 from pipelines.ingest.report import IngestReport
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")]
@@ -50,13 +54,8 @@ def ingest(
     ] = None,
 ) -> None:
     """Ingest documents incrementally: only new or changed chunks are embedded and extracted; a new snapshot is
-    published atomically when anything changed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from pipelines.compose.ingest import build_ingestor
-    from pipelines.compose.models import load_embedder
-    from pipelines.compose.stores import open_store
-
+    published atomically when anything changed (the embedding model is loaded only when there is something to
+    embed)."""
     settings = settings_for(store)
     if extractor is not None:
         if extractor not in ("offline", "llm"):
@@ -69,8 +68,7 @@ def ingest(
             raise InputError(f"unknown engine {engine!r}", hint="use --engine local or --engine ray")
         settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"engine": engine})})
     err = console(stderr=True)
-    with err.status("loading the embedding model"):
-        embedder = load_embedder(settings)
+    embedder = deferred_embedder(settings)
     knowledge = open_store(settings, embedder, create=True)
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=json_out) as progress:
@@ -84,12 +82,8 @@ def delete(
     json_out: JsonOption = False,
 ) -> None:
     """Delete documents with their chunks, vectors, BM25 entries and every graph fact only they support."""
-    from pipelines.compose.ingest import build_ingestor
-    from pipelines.compose.models import load_embedder
-    from pipelines.compose.stores import open_store
-
     settings = settings_for(store)
-    embedder = load_embedder(settings)
+    embedder = deferred_embedder(settings)  # a delete embeds nothing: the model is never loaded
     knowledge = open_store(settings, embedder, create=False)
     report = build_ingestor(settings, knowledge, embedder).delete(document_ids)
     _finish(report, json_out, fail_if_empty=False)

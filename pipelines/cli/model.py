@@ -14,6 +14,7 @@ from core.console import clear_errors, console
 from core.errors import KgragError
 from core.local_model import model_path, model_spec, prepare_model, server_command
 from core.settings import LocalModelName, Settings, load_settings
+from pipelines.compose.models import check_model
 
 app = typer.Typer(no_args_is_help=True, help="Prepare, serve and check the local model.")
 
@@ -73,8 +74,6 @@ def model_serve(
 @clear_errors
 def model_status() -> None:
     """Show the configured model endpoint, the local model files, and whether the endpoint answers."""
-    from pipelines.compose.models import check_model
-
     settings = load_settings()
     table = Table(show_header=False)
     table.add_row("endpoint", settings.llm_base_url)

@@ -6,21 +6,28 @@ import difflib
 import getpass
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from core.console import clear_errors
 from core.errors import InputError
 from core.settings import load_settings
 from pipelines.cli.common import StoreOption, settings_for
+from pipelines.compose import lazy
+from pipelines.compose.answer import golden_service_builder
+from pipelines.compose.models import load_embedder
 from pipelines.store.layout import StoreLayout
 from prompts.labels import describe
-from prompts.registry import FilePromptRegistry
+from prompts.registry import FilePromptRegistry, default_templates_dir
 from prompts.rollback import RollbackMonitor, RollbackPolicy
+
+if TYPE_CHECKING:
+    from pipelines.answer.golden import GoldenReport
 
 app = typer.Typer(no_args_is_help=True, help="List, compare, test, promote and roll back prompt versions.")
 DirOption = Annotated[
@@ -169,15 +176,8 @@ def test(
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
 ) -> None:
     """Run the prompt's golden cases through the answer workflow and report gate decisions and scores."""
-    from rich.progress import Progress, TaskID
-
-    from pipelines.answer.golden import GoldenReport, load_golden, run_golden
-    from pipelines.compose.answer import golden_service_builder
-    from pipelines.compose.models import load_embedder
-    from prompts.registry import default_templates_dir
-
     settings = settings_for(store)
-    cases = len(load_golden(settings.prompts.directory or default_templates_dir(), name).cases)
+    cases = len(lazy.load_golden(settings.prompts.directory or default_templates_dir(), name).cases)
     versions = [version] + ([baseline] if baseline is not None else [])
     for v in versions:  # fail on a wrong version before loading the embedder
         FilePromptRegistry(settings.prompts.directory).get(name, v)
@@ -191,7 +191,7 @@ def test(
                 progress.advance(task_id)
 
             reports.append(
-                run_golden(settings, name, v, build_service=golden_service_builder(embedder), on_case=advance)
+                lazy.run_golden(settings, name, v, build_service=golden_service_builder(embedder), on_case=advance)
             )
     if as_json:
         typer.echo(json.dumps([r.model_dump() | {"pass_rate": r.pass_rate} for r in reports], indent=2))
@@ -234,15 +234,13 @@ def rollback_check(
     directory: DirOption = None,
 ) -> None:
     """Compare the label's version with the previous one on recorded answers; roll back if it degraded."""
-    from pipelines.store.sql_audit import open_audit_store, recent_outcomes
-
     settings = load_settings()
     path = StoreLayout(store or settings.store_dir).audit
     if not settings.audit.url and not path.is_file():
         raise InputError(f"no audit store at {path}", hint="pass --store with the store that served the answers")
-    audit = open_audit_store(settings.audit.url, path)
+    audit = lazy.open_audit_store(settings.audit.url, path)
     try:
-        outcomes = recent_outcomes(audit, name, limit=window * 20)
+        outcomes = lazy.recent_outcomes(audit, name, limit=window * 20)
     finally:
         audit.close()
     policy = RollbackPolicy(window=window, margin=margin, min_answers=min_answers)

@@ -4,21 +4,20 @@ settings, and the builder golden prompt tests run with."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from core.llm import ModelClient
 from core.settings import Settings
-from evals.gate.factory import build_gate
-from kg.graph_context import GraphContextBuilder
-from kg.linking import EntityLinker
-from pipelines.answer.rollback import AutoRollback
-from pipelines.answer.service import AnswerService
+from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
 from pipelines.compose.retrieval import build_retriever, rerank_with_llm
 from pipelines.compose.stores import build_audit, open_store
 from pipelines.store.base import AuditStore
-from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.snapshotting_audit import SnapshottingAuditStore
 from retrieval.base import Embedder, Retriever
+
+if TYPE_CHECKING:
+    from pipelines.answer.service import AnswerService
+    from pipelines.store.knowledge import KnowledgeStore
 
 
 def build_answer_service(
@@ -31,20 +30,20 @@ def build_answer_service(
     retriever: Retriever = build_retriever(settings, store, embedder)
     if r.rerank:
         retriever = rerank_with_llm(settings, retriever)
-    graph_context = GraphContextBuilder(
-        store.graph, EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
+    graph_context = lazy.GraphContextBuilder(
+        store.graph, lazy.EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
     )
-    client = ModelClient.from_settings(settings)
+    client = lazy.ModelClient.from_settings(settings)
     registry = prompt_registry(settings)
     audit = audit or build_audit(settings, store)
     rollback = settings.prompts.rollback
-    return AnswerService(
+    return lazy.AnswerService(
         retriever=retriever,
         graph_context=graph_context,
         chunks=store.chunks,
         registry=registry,
         client=client,
-        gate=build_gate(settings.gate, client, embedder),
+        gate=lazy.build_gate(settings.gate, client, embedder),
         audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
@@ -55,7 +54,9 @@ def build_answer_service(
         gate_timeout_s=settings.gate.timeout_s * 2 + 60,
         strict_retry=settings.prompts.strict_retry,
         context_budget_tokens=r.context_budget_tokens,
-        rollback=AutoRollback(registry, audit, rollback, label=settings.prompts.label) if rollback.enabled else None,
+        rollback=lazy.AutoRollback(registry, audit, rollback, label=settings.prompts.label)
+        if rollback.enabled
+        else None,
     )
 
 

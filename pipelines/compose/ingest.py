@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from core.llm import ModelClient
+from typing import TYPE_CHECKING
+
 from core.settings import Settings
 from kg.base import Extractor
-from kg.llm_extractor import LLMExtractor
 from kg.offline_extractor import OfflineExtractor
+from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
 from pipelines.ingest.engines.base import IngestEngine
-from pipelines.ingest.engines.local import LocalEngine
-from pipelines.ingest.engines.ray_engine import RayEngine
-from pipelines.ingest.ingestor import Ingestor
 from pipelines.ingest.progress import ProgressReporter
-from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
+
+if TYPE_CHECKING:
+    from pipelines.ingest.ingestor import Ingestor
+    from pipelines.store.knowledge import KnowledgeStore
 
 
 def build_extractor(settings: Settings) -> Extractor:
     if settings.extraction.extractor == "offline":
         return OfflineExtractor()
-    client = ModelClient.from_settings(settings)
+    client = lazy.ModelClient.from_settings(settings)
     client.served_models()  # fail now, with the fix, rather than on the first chunk
     registry = prompt_registry(settings)
     template = registry.resolve("extraction", settings.extraction.prompt_label)
-    return LLMExtractor(
+    return lazy.LLMExtractor(
         client,
         template,
         registry.render,
@@ -39,7 +40,7 @@ def build_ingestor(
     embedder: Embedder,
     progress: ProgressReporter | None = None,
 ) -> Ingestor:
-    return Ingestor(
+    return lazy.Ingestor(
         store,
         embedder,
         build_extractor(settings),
@@ -53,5 +54,5 @@ def build_ingestor(
 def build_ingest_engine(settings: Settings, embedder: Embedder) -> IngestEngine:
     """The engine of ``settings.ingest.engine``: in this process (``local``) or on Ray Data (``ray``)."""
     if settings.ingest.engine == "ray":
-        return RayEngine(settings.ingest.ray, settings.embedding, embedder.dimension)
-    return LocalEngine(embedder)
+        return lazy.RayEngine(settings.ingest.ray, settings.embedding, embedder.dimension)
+    return lazy.LocalEngine(embedder)

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.settings import Settings
+from pipelines.compose import lazy
 from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.stores import open_store
-from pipelines.jobs.documents import DocumentJobs
 from retrieval.base import Embedder
+
+if TYPE_CHECKING:
+    from pipelines.jobs.documents import DocumentJobs
 
 
 def document_jobs(settings: Settings, embedder: Callable[[], Embedder], *, poll_s: float = 0.5) -> DocumentJobs:
     """Upload and delete jobs that open a fresh store per run and ingest with the configured ingestor."""
-    return DocumentJobs(
+    return lazy.DocumentJobs(
         settings,
         embedder,
         open_store=lambda emb: open_store(settings, emb, create=True),

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from core.errors import ConfigurationError, ModelUnavailableError
-from core.llm import ModelClient
 from core.settings import Settings
+from pipelines.compose import lazy
 from prompts.registry import FilePromptRegistry
 from retrieval.base import Embedder
-from retrieval.embedder import SentenceTransformerEmbedder
-from retrieval.onnx_embedder import OnnxEmbedder
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -20,18 +18,27 @@ def load_embedder(settings: Settings) -> Embedder:
                 f"the ONNX embedding backend runs on the CPU only, but KGRAG_EMBEDDING__DEVICE={config.device!r}",
                 hint="set KGRAG_EMBEDDING__BACKEND=torch to embed on that device",
             )
-        return OnnxEmbedder(
+        return lazy.OnnxEmbedder(
             model_path=config.model_path,
             batch_size=config.batch_size,
             num_threads=config.num_threads,
             cache_dir=config.onnx_cache_dir,
         )
-    return SentenceTransformerEmbedder(
+    return lazy.SentenceTransformerEmbedder(
         model_path=config.model_path,
         batch_size=config.batch_size,
         device=config.device,
         num_threads=config.num_threads,
     )
+
+
+def deferred_embedder(settings: Settings) -> Embedder:
+    """The embedder of :func:`load_embedder`, loaded only when a run has texts to embed (a no-change ingestion or a
+    delete has none). Loaded now when the model's files do not state its dimension."""
+    name, dimension = lazy.describe_model(settings.embedding.model_path)
+    if dimension is None:
+        return load_embedder(settings)
+    return lazy.DeferredEmbedder(name, dimension, lambda: load_embedder(settings))
 
 
 def prompt_registry(settings: Settings) -> FilePromptRegistry:
@@ -40,7 +47,7 @@ def prompt_registry(settings: Settings) -> FilePromptRegistry:
 
 def check_model(settings: Settings) -> list[str]:
     """Models served at the configured endpoint; raises ModelUnavailableError with the fix if unreachable."""
-    client = ModelClient.from_settings(settings)
+    client = lazy.ModelClient.from_settings(settings)
     served = client.served_models()
     if served and settings.llm_model not in served:
         raise ModelUnavailableError(

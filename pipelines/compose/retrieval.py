@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from core.llm import ModelClient
+from typing import TYPE_CHECKING
+
 from core.settings import RetrievalModeName, Settings
-from kg.linking import EntityLinker
+from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
-from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder, Retriever
 from retrieval.bridge import TitleBridge
-from retrieval.graph import GraphRetriever
 from retrieval.hybrid import HybridRetriever
-from retrieval.onnx_embedder import OnnxEmbedder
-from retrieval.rerank import LLMReranker
+
+if TYPE_CHECKING:
+    from pipelines.store.knowledge import KnowledgeStore
+    from retrieval.graph import GraphRetriever
+    from retrieval.rerank import LLMReranker
 
 
 def build_retriever(
@@ -24,7 +26,7 @@ def build_retriever(
     """The retriever of ``mode`` (default: ``settings.retrieval.mode``); graph mode is seeded by dense retrieval."""
     r = settings.retrieval
     chosen = mode or r.mode
-    if settings.embedding.quantize_queries and isinstance(embedder, OnnxEmbedder):
+    if settings.embedding.quantize_queries and isinstance(embedder, lazy.OnnxEmbedder):
         embedder = embedder.query_encoder()  # questions only: the store's passage vectors stay full precision
     base = HybridRetriever(
         embedder,
@@ -40,11 +42,11 @@ def build_retriever(
     )
     if chosen != "graph":
         return base
-    return GraphRetriever(
+    return lazy.GraphRetriever(
         base,
         store.chunks,
         store.graph,
-        EntityLinker(store.graph),
+        lazy.EntityLinker(store.graph),
         top_k=r.top_k,
         dense_seeds=r.graph_dense_seeds,
         damping=r.graph_damping,
@@ -66,9 +68,9 @@ def build_retriever(
 def rerank_with_llm(settings: Settings, retriever: Retriever) -> LLMReranker:
     """``retriever`` behind the listwise LLM rerank stage (the configured model, the ``rerank`` prompt)."""
     registry = prompt_registry(settings)
-    return LLMReranker(
+    return lazy.LLMReranker(
         retriever,
-        ModelClient.from_settings(settings),
+        lazy.ModelClient.from_settings(settings),
         registry.resolve("rerank", settings.prompts.label),
         registry.render,
         top_k=settings.retrieval.top_k,

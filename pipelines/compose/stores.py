@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from core.settings import Settings
-from pipelines.store.base import AuditStore
-from pipelines.store.knowledge import KnowledgeStore
-from pipelines.store.sql_audit import SqlAuditStore
+from core.settings import GraphSettings, Settings
+from pipelines.compose import lazy
 from retrieval.base import Embedder
-from retrieval.faiss_index import VectorIndexOptions
+
+if TYPE_CHECKING:
+    from kg.base import GraphStore
+    from pipelines.store.base import AuditStore
+    from pipelines.store.knowledge import KnowledgeStore
 
 
 def open_store(
     settings: Settings, embedder: Embedder, *, create: bool, store_dir: Path | None = None
 ) -> KnowledgeStore:
     root = store_dir or settings.store_dir
-    opener = KnowledgeStore.open_or_create if create else KnowledgeStore.open_existing
+    opener = lazy.KnowledgeStore.open_or_create if create else lazy.KnowledgeStore.open_existing
     return opener(
         root,
         embedding_model=embedder.model_name,
         dimension=embedder.dimension,
         snapshots_retained=settings.ingest.snapshots_retained,
-        graph_settings=settings.graph,
-        vector_index=VectorIndexOptions(
+        open_graph=graph_opener(settings.graph),
+        vector_index=lazy.VectorIndexOptions(
             precision=settings.retrieval.vector_precision,
             ivf_min_vectors=settings.retrieval.vector_ivf_min_vectors,
             ivf_nprobe=settings.retrieval.vector_ivf_nprobe,
@@ -31,6 +35,14 @@ def open_store(
     )
 
 
+def graph_opener(settings: GraphSettings) -> Callable[[Path], GraphStore] | None:
+    """How the store opens its graph: ``None`` (the embedded networkx store) unless ``backend=neo4j``, whose driver
+    is imported only then."""
+    if settings.backend == "networkx":
+        return None
+    return lambda path: lazy.open_graph_store(settings, path)
+
+
 def build_audit(settings: Settings, store: KnowledgeStore) -> AuditStore:
     """The audit store: PostgreSQL (or any SQLAlchemy URL) when ``KGRAG_AUDIT__URL`` is set, else the store's own."""
-    return SqlAuditStore(settings.audit.url) if settings.audit.url else store.audit
+    return lazy.SqlAuditStore(settings.audit.url) if settings.audit.url else store.audit

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import ConfigurationError, StoreCorruptError, StoreNotFoundError
-from core.settings import GraphSettings
 from kg.base import GraphStore
-from kg.factory import open_graph_store
+from kg.networkx_store import NetworkxGraphStore
 from pipelines.store import snapshots
 from pipelines.store.ingest_state import IngestState
 from pipelines.store.layout import FORMAT_VERSION, MANIFEST, StoreLayout
@@ -40,14 +40,15 @@ class KnowledgeStore:
         embedding_model: str,
         dimension: int,
         snapshots_retained: int = 2,
-        graph_settings: GraphSettings | None = None,
+        open_graph: Callable[[Path], GraphStore] | None = None,
         vector_index: VectorIndexOptions | None = None,
     ) -> None:
         self.root = Path(root)
         self.embedding_model = embedding_model
         self.dimension = dimension
         self.snapshots_retained = snapshots_retained
-        self.graph_settings = graph_settings or GraphSettings()
+        #: Opens the snapshot's graph from its path (default: the embedded networkx store at that path).
+        self.open_graph: Callable[[Path], GraphStore] = open_graph or NetworkxGraphStore
         self.vector_index: VectorIndexOptions = vector_index or VectorIndexOptions()
         self.root.mkdir(parents=True, exist_ok=True)
         self.audit = SqliteAuditStore(StoreLayout(self.root).audit)
@@ -121,7 +122,7 @@ class KnowledgeStore:
     def graph(self) -> GraphStore:
         if self._graph is None:
             self._dir()
-            self._graph = open_graph_store(self.graph_settings, self.layout.graph)
+            self._graph = self.open_graph(self.layout.graph)
         return self._graph
 
     # ----- snapshots -----
@@ -209,7 +210,7 @@ class KnowledgeStore:
         embedding_model: str,
         dimension: int,
         snapshots_retained: int = 2,
-        graph_settings: GraphSettings | None = None,
+        open_graph: Callable[[Path], GraphStore] | None = None,
         vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         """Open a store that ingestion has written; a missing one raises StoreNotFoundError with the fix."""
@@ -225,7 +226,7 @@ class KnowledgeStore:
             embedding_model=embedding_model,
             dimension=dimension,
             snapshots_retained=snapshots_retained,
-            graph_settings=graph_settings,
+            open_graph=open_graph,
             vector_index=vector_index,
         )
 
@@ -237,7 +238,7 @@ class KnowledgeStore:
         embedding_model: str,
         dimension: int,
         snapshots_retained: int = 2,
-        graph_settings: GraphSettings | None = None,
+        open_graph: Callable[[Path], GraphStore] | None = None,
         vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         if snapshots.published_dir(root) is not None:
@@ -246,7 +247,7 @@ class KnowledgeStore:
                 embedding_model=embedding_model,
                 dimension=dimension,
                 snapshots_retained=snapshots_retained,
-                graph_settings=graph_settings,
+                open_graph=open_graph,
                 vector_index=vector_index,
             )
         return cls(
@@ -254,7 +255,7 @@ class KnowledgeStore:
             embedding_model=embedding_model,
             dimension=dimension,
             snapshots_retained=snapshots_retained,
-            graph_settings=graph_settings,
+            open_graph=open_graph,
             vector_index=vector_index,
         )
 

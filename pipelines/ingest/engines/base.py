@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from core.settings import ChunkingSettings
 from core.types import Chunk
 from pipelines.ingest.parsers import ParsedSource
 from pipelines.ingest.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EngineName = Literal["local", "ray"]
 

@@ -1,0 +1,224 @@
+"""Start-up of the ``kgrag`` commands and the API, as whole processes: min, median and max of ``--runs`` runs each.
+
+    .venv/bin/python -m evals.bench.benchmarks.startup [--docs 10000] [--runs 10] [--json PATH]
+
+Times, each in a fresh process (what a nightly job or an operator pays):
+
+- ``kgrag --help``, ``kgrag prompts list`` and ``kgrag model status`` (against a tiny model endpoint on 127.0.0.1
+  that lists the configured model);
+- a no-change ``kgrag ingest SRC --store S --sync`` over ``--docs`` synthetic Markdown files (written and ingested
+  once beforehand, offline extractor, default settings; the first ingest is timed once and reported beside);
+- ``kgrag delete ID`` of one document of that store (a different document each run);
+- ``kgrag ask`` up to its first request to the model endpoint (the endpoint answers 503, so the command then fails);
+- ``kgrag serve`` up to its first ``GET /healthz`` with status 200.
+
+Beside the wall-clock seconds, the median CPU seconds (user + system) of each whole process: on a shared machine the
+wall clock also counts the time other jobs hold the CPUs, the CPU time does not.
+
+Goals (issue 22, median of 10 on the 2-core dev machine): ``--help`` <= 0.4 s, ``prompts list`` <= 0.6 s, no-change
+ingest of 10k documents <= 2 s, ``delete`` <= 1.5 s on a 10k-document store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from evals.bench.benchmarks.ingest_incremental import write_tree
+
+KGRAG = str(Path(sys.executable).parent / "kgrag")
+ROOT = Path(__file__).resolve().parents[3]  # the checkout whose code the commands run (not the editable install's)
+MODEL = "qwen2.5-coder-1.5b-instruct"
+
+
+class ModelEndpoint:
+    """A tiny OpenAI-compatible endpoint: ``GET /v1/models`` lists :data:`MODEL`, anything else is a 503; it notes
+    when the first request of a run arrives."""
+
+    def __init__(self) -> None:
+        endpoint = self
+        self.first_request: float | None = None
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                if endpoint.first_request is None:
+                    endpoint.first_request = time.perf_counter()
+                if self.command == "GET" and self.path.rstrip("/").endswith("/models"):
+                    body, status = json.dumps({"object": "list", "data": [{"id": MODEL}]}).encode(), 200
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    self.rfile.read(length)
+                    body, status = b'{"error": {"message": "benchmark endpoint"}}', 503
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    return {
+        "min": round(min(seconds), 3),
+        "median": round(statistics.median(seconds), 3),
+        "max": round(max(seconds), 3),
+        "runs": len(seconds),
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(measure: Callable[[], float]) -> tuple[float, float]:
+    """``measure()`` (seconds) and the CPU seconds of the processes it ran and waited for."""
+    cpu = _children_cpu()
+    seconds = measure()
+    return seconds, _children_cpu() - cpu
+
+
+def _run(args: list[str], env: dict[str, str], *, ok: tuple[int, ...] = (0,), timeout: float = 600) -> float:
+    """Seconds one whole ``kgrag`` process takes; its exit status must be one of ``ok``."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([KGRAG, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in ok:
+        raise SystemExit(f"kgrag {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def _until_first_request(args: list[str], env: dict[str, str], endpoint: ModelEndpoint) -> float:
+    """Seconds from starting ``kgrag ARGS`` to its first request at ``endpoint`` (the process is then let finish)."""
+    endpoint.first_request = None
+    t0 = time.perf_counter()
+    proc = subprocess.run([KGRAG, *args], env=env, capture_output=True, text=True, timeout=600)
+    if endpoint.first_request is None:
+        raise SystemExit(f"kgrag {' '.join(args)} never called the model ({proc.returncode}):\n{proc.stderr}")
+    return endpoint.first_request - t0
+
+
+def _until_healthy(store: Path, env: dict[str, str]) -> float:
+    """Seconds from starting ``kgrag serve`` to its first ``GET /healthz`` answered 200."""
+    port = _free_port()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [KGRAG, "serve", "--store", str(store), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while time.perf_counter() - t0 < 600:
+            if proc.poll() is not None:
+                raise SystemExit(f"kgrag serve exited {proc.returncode} before answering /healthz")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                    if response.status == 200:
+                        return time.perf_counter() - t0
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.02)
+        raise SystemExit("kgrag serve did not answer /healthz 200 within 600 s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=10_000, help="synthetic documents in the store")
+    parser.add_argument("--runs", type=int, default=10, help="processes per command")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--skip-api", action="store_true", help="do not time kgrag serve")
+    args = parser.parse_args()
+    endpoint = ModelEndpoint()
+    results: dict[str, dict[str, float]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="kgrag-startup-") as tmp:
+            src, store = Path(tmp) / "src", Path(tmp) / "store"
+            paths = write_tree(src, args.docs)
+            env = {
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+                "HF_HUB_OFFLINE": "1",
+                "RAGAS_DO_NOT_TRACK": "true",
+                "KGRAG_LLM_BASE_URL": endpoint.url,
+                "KGRAG_LLM_MODEL": MODEL,
+                "KGRAG_STORE_DIR": str(store),
+            }
+            first_ingest = _run(["ingest", str(src), "--store", str(store)], env, timeout=7200)
+            commands: dict[str, Callable[[int], float]] = {
+                "kgrag --help": lambda _: _run(["--help"], env),
+                "kgrag prompts list": lambda _: _run(["prompts", "list"], env),
+                "kgrag model status": lambda _: _run(["model", "status"], env),
+                f"kgrag ingest --sync (no change, {args.docs} docs)": lambda _: _run(
+                    ["ingest", str(src), "--store", str(store), "--sync"], env
+                ),
+                f"kgrag delete ID ({args.docs}-doc store)": lambda i: _run(
+                    ["delete", paths[i].relative_to(src).as_posix(), "--store", str(store)], env
+                ),
+                "kgrag ask, to its first model request": lambda _: _until_first_request(
+                    ["ask", "Who does Person7 report to?", "--store", str(store)], env, endpoint
+                ),
+            }
+            if not args.skip_api:
+                commands["kgrag serve, to its first /healthz 200"] = lambda _: _until_healthy(store, env)
+            for name, command in commands.items():
+                runs = [_timed(partial(command, i)) for i in range(args.runs)]
+                results[name] = _stats([wall for wall, _ in runs]) | {
+                    "cpu_median": round(statistics.median(cpu for _, cpu in runs), 3)
+                }
+                print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
+    finally:
+        endpoint.close()
+    report = {"docs": args.docs, "first_full_ingest_s": round(first_ingest, 1), "commands": results}
+    width = max(len(name) for name in results)
+    print(f"{'command':<{width}}  {'min s':>7}  {'median s':>8}  {'max s':>7}  {'CPU s (median)':>14}")
+    for name, row in results.items():
+        cpu = f"{row['cpu_median']:>14.3f}" if "cpu_median" in row else ""
+        print(f"{name:<{width}}  {row['min']:>7.3f}  {row['median']:>8.3f}  {row['max']:>7.3f}  {cpu}")
+    print(f"(first full ingest of {args.docs} docs: {first_ingest:.1f} s; {args.runs} runs per command)")
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main()
