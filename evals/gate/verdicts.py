@@ -41,8 +41,9 @@ ENTAILMENT_INSTRUCTION = (
 #: Relevance as extraction: a yes/no "does it answer?" from a 1.5B model says yes to any on-topic sentence, while
 #: asking it to copy the words that answer the question gives "none" for a sentence that does not.
 RELEVANCE_INSTRUCTION = (
-    "Read the text and answer the question from it. Copy the few words of the text that answer the question. "
-    "If the text does not answer it, write none."
+    "Answer the question from the text only. Copy the few words of the text (never of the question) that answer "
+    "it: the kind of thing the question asks for (a person, a song, a date...). If the text does not answer it, "
+    "write none."
 )
 _ENTAILMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -57,7 +58,7 @@ _RELEVANCE_SCHEMA: dict[str, Any] = {
 #: What the relevance judge writes when the text does not answer the question.
 NONE = "none"
 _INSTRUCTIONS = (ENTAILMENT_INSTRUCTION + RELEVANCE_INSTRUCTION).encode()
-PROMPT_VERSION = "claim-nli-2:" + hashlib.sha256(_INSTRUCTIONS).hexdigest()[:8]
+PROMPT_VERSION = "claim-nli-3:" + hashlib.sha256(_INSTRUCTIONS).hexdigest()[:8]
 
 
 def label_probability(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from core.errors import ConfigurationError
 from core.types import ClaimVerdict, EvidenceSpan, GateDecision, GateStageRecord
 from evals.gate.base import CheckInput, ClaimJudge
-from evals.gate.evidence import Repair, Sentence, select_evidence, sentences_of
+from evals.gate.evidence import SHORT_CLAIM_WORDS, Repair, Sentence, select_evidence, sentences_of
 
 ENTAILMENT = "entailment"
 RELEVANCE = "relevance"
@@ -108,6 +108,14 @@ class ClaimVerifier:
         entailed = f"{len(out.claims)} claim(s) entailed by their evidence"
         out.stages.append(self._stage(ENTAILMENT, "pass", started, out.claims, entailed))
         if not self.relevance:
+            return out
+        if all(len(c.text.split()) < SHORT_CLAIM_WORDS for c in item.claims):
+            # A short answer (an entity alone) was judged together with its question: that verdict already says
+            # the evidence gives it as the answer to this question.
+            out.relevant = True
+            out.stages.append(
+                GateStageRecord(name=RELEVANCE, outcome="skipped", detail="a short answer, judged with its question")
+            )
             return out
         started = time.perf_counter()
         try:

@@ -165,13 +165,17 @@ class AnswerService:
         for step in (AnswerStep.ASSEMBLE, AnswerStep.GATE, *STRICT_STEPS):
             value = run.outputs.get(step)
             violations += getattr(value, "violations", [])
+        # A review is asked by the attempt whose gate decided: a first draft's must-cite violation (kept in the
+        # provenance) does not hold a strict retry that passed the guardrails.
+        superseded = getattr(run.outputs.get(AnswerStep.GATE), "violations", []) if outcome_is_strict(run) else []
+        deciding = [v for v in violations if all(v is not old for old in superseded)]
         if guarded.blocked:
             gate = GateRecord(decision="abstained", reason="blocked by guardrail: " + summarise(guarded.violations))
         elif outcome is None:
             gate = GateRecord(decision="abstained", reason="no passages found: the model was not called")
         else:
             gate = outcome.record
-            reviewing = [v for v in violations if v.action == "review"]
+            reviewing = [v for v in deciding if v.action == "review"]
             if gate.decision == "released" and reviewing:
                 gate = gate.model_copy(
                     update={"decision": "review", "reason": f"{gate.reason}; guardrail: {summarise(reviewing)}"}
@@ -224,3 +228,8 @@ class AnswerService:
             ),
             created_at=datetime.now(UTC).isoformat(),
         )
+
+
+def outcome_is_strict(run: WorkflowRun) -> bool:
+    """Whether the strict retry's gate decided the answer."""
+    return run.maybe(AnswerStep.GATE_STRICT, GateOutcome) is not None

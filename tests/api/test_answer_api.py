@@ -67,6 +67,8 @@ def test_plumbing_end_to_end_with_smollm(
             smol_server.name,
             llm_max_tokens=48,
             gate={"timeout_s": 120, "retries": 0},
+            # Two drafts and their claim verdicts on a busy 2-core machine: the plumbing, not the deadline, is tested.
+            api={"request_timeout_s": 600},
         )
     )
     response = api.client.post("/v1/answer", json={"question": "How many days of paid annual leave do employees get?"})

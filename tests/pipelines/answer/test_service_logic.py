@@ -182,6 +182,19 @@ def test_a_failed_first_gate_runs_the_strict_retry_and_keeps_the_first_attempt(
     model.assert_finished()
 
 
+def test_a_first_drafts_must_cite_violation_does_not_hold_a_released_retry(
+    knowledge: KnowledgeStore, embedder: Embedder, audit: SqliteAuditStore
+) -> None:
+    # No passage supports the first draft: alignment leaves it uncited (must_cite: review) and the gate fails it.
+    model = ScriptedChatModel(["The moon is made of green cheese and purple unicorns.", quoting])
+    record = service(knowledge, embedder, model, audit).answer(QUESTION)
+    gate = record.provenance.gate
+    assert gate.retried and gate.first_attempt is not None and gate.first_attempt.decision == "abstained"
+    assert gate.decision == "released", gate.reason
+    assert [v.check for v in record.provenance.guardrails] == ["must_cite"], "the first draft's violation is kept"
+    model.assert_finished()
+
+
 def test_no_passages_abstains_without_calling_the_model(
     injected_store: KnowledgeStore, injected_prompts: Path, embedder: Embedder, audit: SqliteAuditStore
 ) -> None:
