@@ -88,8 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=api.max_upload_bytes,
         upload_prefix="/v1/documents",
     )
-    app.add_middleware(RequestId)
     app.add_middleware(RequestMetrics, metrics=state.metrics)
+    app.add_middleware(RequestId)
 
     class AnswerRequest(BaseModel):
         """Body of ``POST /v1/answer``; the question's length limit is ``KGRAG_API__MAX_QUESTION_CHARS``."""
