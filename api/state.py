@@ -74,7 +74,12 @@ def review_queue_depth(st: AppState) -> int | None:
     """Answers held for review that nobody has reviewed yet (None while the audit store is not open)."""
     if st.audit is None:
         return None
-    return sum(1 for a in st.audit.list_answers(decision="review", limit=100_000) if a.reviews == 0)
+    try:
+        held = st.audit.list_answers(decision="review", limit=100_000)
+    except KgragError as exc:  # the audit database is down: the scrape goes on without this gauge
+        log.warning("review queue depth not available: %s", exc)
+        return None
+    return sum(1 for a in held if a.reviews == 0)
 
 
 def reopen_if_newer(st: AppState) -> None:
