@@ -11,9 +11,9 @@ STAMP := .venv/.installed
 # Debian packages some tests drive: chromium (Playwright uses it; no browser download) and PostgreSQL 15 (the tests
 # start their own server on 127.0.0.1). Needs root or passwordless sudo; skipped when both are present. `make test`
 # runs it first, so the README's second command is enough on a fresh machine.
-SYSTEM_PACKAGES := chromium postgresql-15
+SYSTEM_PACKAGES := chromium postgresql-15 prometheus
 system-deps:
-	@if ! command -v chromium >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
+	@if ! command -v chromium >/dev/null || ! command -v prometheus >/dev/null || [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; \
 		elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
 		else echo "error: the tests need the Debian packages $(SYSTEM_PACKAGES), and installing them needs root" >&2; \

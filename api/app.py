@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
 
-from api.admission import AdmissionQueue
 from api.auth import KeyRing, require
 from api.chat import build_router as chat_routes
 from api.compliance import build_router as compliance_routes
@@ -19,14 +18,14 @@ from api.documents import build_router as document_routes
 from api.documents import start_documents
 from api.health import build_router as health_routes
 from api.limits import BodySizeLimit
+from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
 from api.requestid import RequestId
 from api.reviews import build_router as review_routes
 from api.shutdown import install_shutdown_hook
-from api.state import AppState
+from api.state import AppState, build_state
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
-from core.llm import ModelClient
 from core.settings import Settings, load_settings
 from core.types import AnswerRecord
 from pipelines.answer.conversation import QuestionRewriter
@@ -42,10 +41,10 @@ def _open(state: AppState) -> None:
         embedder = state.embedder = state.embedder or load_embedder(state.settings)
         state.store = open_store(state.settings, embedder, create=False)
         state.audit = build_audit(state.settings, state.store)
-        state.service = build_answer_service(state.settings, state.store, embedder, audit=state.audit)
-        state.rewriter = QuestionRewriter(
-            ModelClient.from_settings(state.settings), prompt_registry(state.settings), state.settings.prompts.label
+        state.service = build_answer_service(
+            state.settings, state.store, embedder, audit=state.audit, model=state.model
         )
+        state.rewriter = QuestionRewriter(state.model, prompt_registry(state.settings), state.settings.prompts.label)
     except KgragError as exc:
         log.error("store not available: %s", exc)
         state.startup_error = exc
@@ -54,7 +53,7 @@ def _open(state: AppState) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. Without explicit settings, they are read from the environment now (not at import)."""
     settings = settings or load_settings()
-    state = AppState(settings=settings, admission=AdmissionQueue(settings.llm_base_url, settings.admission))
+    state = build_state(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=api.max_upload_bytes,
         upload_prefix="/v1/documents",
     )
+    app.add_middleware(RequestMetrics, metrics=state.metrics)
     app.add_middleware(RequestId)
 
     class AnswerRequest(BaseModel):
@@ -105,7 +105,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         A request stopped at its deadline or by its client leaving stores nothing.
         """
         deadline = request_deadline(request)
-        return await run_model_work(request, deadline, lambda: service.answer(body.question, deadline=deadline))
+        state.breaker.check()
+        record = await run_model_work(request, deadline, lambda: service.answer(body.question, deadline=deadline))
+        state.metrics.answer(record)
+        return record
 
     # The body model is built here (its limit is a setting); FastAPI resolves string annotations in module globals.
     answer.__annotations__["body"] = AnswerRequest
@@ -116,7 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(require("chat"))],
         responses={
             429: {"description": "the model's queue is full (Retry-After)"},
-            503: {"description": "cannot start or finish within the deadline, or shutting down (Retry-After)"},
+            503: {
+                "description": "cannot start or finish within the deadline, shutting down, or the model's breaker "
+                "is open (Retry-After)"
+            },
         },
     )(answer)
 

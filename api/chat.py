@@ -180,7 +180,11 @@ def _run(prepared: _Prepared, deadline: Deadline) -> tuple[AnswerRecord, Rewrite
 async def _answer(request: Request, body: ChatCompletionRequest, deadline: Deadline) -> tuple[AnswerRecord, Rewrite]:
     """Check the request, then rewrite and answer once the model's admission queue lets it start."""
     prepared = await run_in_threadpool(_prepare, request, body)
-    return await run_model_work(request, deadline, lambda: _run(prepared, deadline))
+    st = app_state(request)
+    st.breaker.check()
+    record, rewrite = await run_model_work(request, deadline, lambda: _run(prepared, deadline))
+    st.metrics.answer(record)
+    return record, rewrite
 
 
 def _extension(record: AnswerRecord, rewrite: Rewrite) -> KgragExtension:

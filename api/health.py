@@ -1,4 +1,5 @@
-"""``GET /healthz``: the store, the model and its admission queue, answered on the event loop in milliseconds.
+"""``GET /healthz``: the store, the model, its breaker and its admission queue, answered on the event loop in
+milliseconds; and ``GET /metrics`` (Prometheus text format).
 
 While answers run and the last model outcome was a success, the model is ``busy`` (not probed: a busy llama.cpp
 server answers nothing else until it is done). Otherwise ``/models`` is probed on a worker thread, at most every
@@ -12,10 +13,13 @@ import time
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from api.admission import QueueStats
+from api.auth import require
 from api.state import AppState, ModelProbe, app_state, reopen_if_newer
+from core.breaker import BreakerStats
 from core.errors import KgragError
 from core.llm import ModelClient
 
@@ -35,6 +39,7 @@ class Health(BaseModel):
     model_reachable: bool
     model_status: ModelStatus
     queue: QueueStats
+    breaker: BreakerStats
     detail: str | None = None
 
 
@@ -61,8 +66,20 @@ def _store_counts(st: AppState) -> dict[str, int]:
     return st.store.counts() if st.store is not None else {}
 
 
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+_admin = require("admin")
+
+
+def _metrics_access(request: Request) -> None:
+    """Role ``admin``, or no key at all from 127.0.0.1 when ``KGRAG_API__METRICS_PUBLIC_ON_LOOPBACK`` is on."""
+    client = request.client.host if request.client else None
+    if app_state(request).settings.api.metrics_public_on_loopback and client in LOOPBACK:
+        return
+    _admin(request)
+
+
 def build_router() -> APIRouter:
-    """The health route (no authentication)."""
+    """The health route (no authentication) and the metrics route (see :func:`_metrics_access`)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_model=Health)
@@ -78,18 +95,28 @@ def build_router() -> APIRouter:
             "model_reachable": status != "unreachable",
             "model_status": status,
             "queue": st.admission.stats(),
+            "breaker": st.breaker.stats(),
         }
         if st.service is None or st.store is None:
             err = st.startup_error
             response.status_code = 503
             response.headers["Retry-After"] = "5"
             return Health(status="unavailable", detail=str(err) if err else "starting", **common)  # type: ignore[arg-type]
+        healthy = status != "unreachable" and st.breaker.state == "closed"
         return Health(
-            status="ok" if status != "unreachable" else "degraded",
+            status="ok" if healthy else "degraded",
             documents=counts.get("documents"),
             chunks=counts.get("chunks"),
             detail=detail,
             **common,  # type: ignore[arg-type]
         )
+
+    @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics of this instance (text exposition format); role ``admin``, or open to 127.0.0.1 when
+        ``KGRAG_API__METRICS_PUBLIC_ON_LOOPBACK`` is on."""
+        _metrics_access(request)
+        st = app_state(request)
+        return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -117,5 +117,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             "Internal error",
             "the server failed to handle this request",
             f"this is a bug; report request id {rid} (the server log has the details)",
+            # uvicorn drops the connection after an unhandled error: say so, so that no client reuses it
+            {"Connection": "close"},
             request_id=rid,
         )

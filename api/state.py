@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from api.admission import AdmissionQueue
+from api.metrics import ApiMetrics, LiveSources
+from core.base import ChatModel
+from core.breaker import ModelBreaker
 from core.errors import KgragError, StoreNotFoundError
+from core.guarded import GuardedModel
+from core.llm import ModelClient
 from core.settings import Settings
 from pipelines.answer.conversation import QuestionRewriter
 from pipelines.answer.service import AnswerService
@@ -33,11 +38,16 @@ class ModelProbe:
 
 @dataclass
 class AppState:
-    """The settings and the model's admission queue, and once the store is open: the answer service, its audit store
-    and the question rewriter."""
+    """The settings, the model's admission queue, its breaker, the answer model behind it and the metrics; once the
+    store is open: the answer service, its audit store and the question rewriter."""
 
     settings: Settings
     admission: AdmissionQueue
+    breaker: ModelBreaker
+    metrics: ApiMetrics
+    #: The answer model (and the rewriter's): the configured endpoint behind :attr:`breaker`, observed by
+    #: :attr:`metrics`.
+    model: ChatModel
     service: AnswerService | None = None
     store: KnowledgeStore | None = None
     audit: AuditStore | None = None
@@ -47,6 +57,29 @@ class AppState:
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     #: The last probe of the model endpoint (``/healthz``).
     model_probe: ModelProbe | None = None
+
+
+def build_state(settings: Settings) -> AppState:
+    """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry."""
+    admission = AdmissionQueue(settings.llm_base_url, settings.admission)
+    breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
+    metrics = ApiMetrics()
+    model = GuardedModel(ModelClient.from_settings(settings), breaker, metrics)
+    state = AppState(settings=settings, admission=admission, breaker=breaker, metrics=metrics, model=model)
+    metrics.watch(LiveSources(admission, breaker, lambda: review_queue_depth(state)))
+    return state
+
+
+def review_queue_depth(st: AppState) -> int | None:
+    """Answers held for review that nobody has reviewed yet (None while the audit store is not open)."""
+    if st.audit is None:
+        return None
+    try:
+        held = st.audit.list_answers(decision="review", limit=100_000)
+    except KgragError as exc:  # the audit database is down: the scrape goes on without this gauge
+        log.warning("review queue depth not available: %s", exc)
+        return None
+    return sum(1 for a in held if a.reviews == 0)
 
 
 def reopen_if_newer(st: AppState) -> None:
@@ -66,7 +99,7 @@ def reopen_if_newer(st: AppState) -> None:
             return
 
         store = open_store(st.settings, st.embedder, create=False)
-        st.service = build_answer_service(st.settings, store, st.embedder, audit=st.audit)
+        st.service = build_answer_service(st.settings, store, st.embedder, audit=st.audit, model=st.model)
         st.store = store
         log.info("switched to snapshot %s", current)
 

@@ -42,3 +42,13 @@ class ChatModel(Protocol):
     ) -> dict[str, Any]:
         """Chat in JSON mode and return the parsed object."""
         ...
+
+
+class ModelCallObserver(Protocol):
+    """Told about each model call (the API's metrics): how long it took, how it ended, and the tokens it used."""
+
+    def model_call(
+        self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
+    ) -> None:
+        """``outcome``: ``ok``, ``error`` (the endpoint failed) or ``rejected`` (the breaker is open)."""
+        ...

@@ -215,3 +215,11 @@ class RequestCancelledError(RetryLaterError):
 
     http_status = 503
     code = "request-cancelled"
+
+
+class ModelCircuitOpenError(RetryLaterError):
+    """The breaker on the model endpoint is open after consecutive failures: answers fail fast until its cool-down
+    ends (``Retry-After``)."""
+
+    http_status = 503
+    code = "model-circuit-open"

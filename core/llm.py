@@ -174,16 +174,7 @@ class ModelClient:
     ) -> dict[str, Any]:
         """Chat in JSON mode and parse the reply; invalid JSON raises :class:`ModelOutputError`."""
         result = self.chat(messages, json_schema=schema, json_mode=True, max_tokens=max_tokens)
-        try:
-            value = json.loads(result.text)
-        except json.JSONDecodeError as exc:
-            raise ModelOutputError(
-                f"model {self.model!r} returned invalid JSON: {exc.msg} at char {exc.pos}",
-                hint="retry, or use a model that follows JSON instructions",
-            ) from exc
-        if not isinstance(value, dict):
-            raise ModelOutputError(f"model {self.model!r} returned JSON that is not an object")
-        return value
+        return parse_json_object(self.model, result.text)
 
     def _all_failed(self, failures: list[tuple[str, str, ModelUnavailableError]]) -> ModelUnavailableError:
         """The error of a request every replica failed (with one endpoint: that endpoint's error, as it was)."""
@@ -214,6 +205,20 @@ class ModelClient:
             self.pool.release(replica)
             return [str(item.get("id")) for item in response.json().get("data", [])]
         raise self._all_failed(failures)
+
+
+def parse_json_object(model: str, text: str) -> dict[str, Any]:
+    """A JSON-mode reply parsed; invalid JSON, or JSON that is not an object, raises :class:`ModelOutputError`."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelOutputError(
+            f"model {model!r} returned invalid JSON: {exc.msg} at char {exc.pos}",
+            hint="retry, or use a model that follows JSON instructions",
+        ) from exc
+    if not isinstance(value, dict):
+        raise ModelOutputError(f"model {model!r} returned JSON that is not an object")
+    return value
 
 
 def _caused(error: ModelUnavailableError, cause: BaseException) -> ModelUnavailableError:

@@ -277,6 +277,8 @@ class ApiSettings(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0)
     #: On SIGTERM: no new model work is admitted; work in flight gets this long to finish, then it is cancelled.
     shutdown_grace_s: float = Field(default=20.0, ge=0)
+    #: ``GET /metrics`` needs role ``admin``; with this on, clients on 127.0.0.1 (a local Prometheus) need no key.
+    metrics_public_on_loopback: bool = False
 
 
 class AdmissionSettings(BaseModel):
@@ -292,6 +294,16 @@ class AdmissionSettings(BaseModel):
     initial_service_s: float = Field(default=10.0, gt=0)
     #: Weight of the newest answer in the service-time EWMA.
     ewma_alpha: float = Field(default=0.3, gt=0, le=1)
+
+
+class BreakerSettings(BaseModel):
+    """The circuit breaker on the answer model's endpoint: after ``failures`` consecutive failed model calls it
+    opens, and answer routes fail fast (503, ``Retry-After``) for ``cooldown_s``; then one call is let through as a
+    probe, and its success closes the breaker (its failure opens it for another cool-down)."""
+
+    enabled: bool = True
+    failures: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=30.0, gt=0)
 
 
 class JobSettings(BaseModel):
@@ -351,6 +363,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

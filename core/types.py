@@ -320,6 +320,10 @@ class Provenance(BaseModel):
     conversation: ConversationRef | None = Field(
         default=None, description="For chat requests: the original message, its standalone rewrite and how."
     )
+    prompt_tokens: int | None = Field(
+        default=None, description="Prompt tokens of the answer's generations (both drafts on a strict retry)."
+    )
+    completion_tokens: int | None = Field(default=None, description="Completion tokens of the answer's generations.")
 
 
 class AnswerRecord(BaseModel):

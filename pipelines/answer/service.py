@@ -225,6 +225,8 @@ class AnswerService:
                 guardrails=violations,
                 prompt_label=self.prompt_label,
                 first_prompt=first.prompt.template if first is not None else None,
+                prompt_tokens=_tokens(run, "prompt_tokens"),
+                completion_tokens=_tokens(run, "completion_tokens"),
             ),
             created_at=datetime.now(UTC).isoformat(),
         )
@@ -233,3 +235,14 @@ class AnswerService:
 def outcome_is_strict(run: WorkflowRun) -> bool:
     """Whether the strict retry's gate decided the answer."""
     return run.maybe(AnswerStep.GATE_STRICT, GateOutcome) is not None
+
+
+def _tokens(run: WorkflowRun, kind: str) -> int | None:
+    """The tokens of one kind the run's generations used; None when none ran or the server reported none."""
+    counts = [
+        getattr(g, kind)
+        for step in (AnswerStep.GENERATE, AnswerStep.GENERATE_STRICT)
+        if (g := run.maybe(step, Generation)) is not None
+    ]
+    known = [c for c in counts if c is not None]
+    return sum(known) if known else None

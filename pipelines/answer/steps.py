@@ -55,10 +55,12 @@ class AssembledContext(BaseModel):
 
 
 class Generation(BaseModel):
-    """The model's draft answer."""
+    """The model's draft answer, and the tokens its call used (when the server reports them)."""
 
     text: str
     model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
 
 
 class GateOutcome(BaseModel):
@@ -223,7 +225,12 @@ class GenerateStep:
 
     def run(self, prompt: RenderedPrompt) -> Generation:
         result = self.client.chat(prompt.as_messages())
-        return Generation(text=result.text.strip(), model=result.model)
+        return Generation(
+            text=result.text.strip(),
+            model=result.model,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+        )
 
 
 class GateStep:

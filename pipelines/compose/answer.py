@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from core.base import ChatModel
 from core.settings import Settings
 from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
@@ -25,7 +26,10 @@ def build_answer_service(
     store: KnowledgeStore,
     embedder: Embedder,
     audit: AuditStore | None = None,
+    model: ChatModel | None = None,
 ) -> AnswerService:
+    """The answer service; ``model`` (default: a client of the configured endpoint) makes the answers, e.g. the
+    API's client behind its breaker. The gate's judge has a client of its own."""
     r = settings.retrieval
     retriever: Retriever = build_retriever(settings, store, embedder)
     if r.rerank:
@@ -42,7 +46,7 @@ def build_answer_service(
         graph_context=graph_context,
         chunks=store.chunks,
         registry=registry,
-        client=client,
+        client=model or client,
         gate=lazy.build_gate(settings.gate, client, embedder),
         audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,

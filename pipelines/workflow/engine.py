@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from core.deadline import Deadline
-from core.errors import InputError, KgragError, RequestCancelledError, WorkflowStepError
+from core.errors import InputError, KgragError, ModelCircuitOpenError, RequestCancelledError, WorkflowStepError
 from core.types import StepStatus, TraceEntry
 from pipelines.workflow.model import INPUTS, StepSpec
 from pipelines.workflow.signatures import Signature, signature_of
@@ -64,7 +64,7 @@ def content_id(value: Any) -> str:
 def _retryable(exc: BaseException, deadline: Deadline | None) -> bool:
     if deadline is not None and deadline.expired:
         return False
-    return not isinstance(exc, (InputError, RequestCancelledError))
+    return not isinstance(exc, (InputError, RequestCancelledError, ModelCircuitOpenError))
 
 
 def _bounded(timeout_s: float | None, deadline: Deadline | None) -> float | None:

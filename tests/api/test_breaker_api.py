@@ -1,0 +1,80 @@
+"""The model breaker over real HTTP, against a real model server that is stopped and then restarted on its port."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from core.local_model import model_path, model_spec, server_command
+from tests.api.conftest import settings_for
+from tests.conftest import RunningModelServer
+
+QUESTION = {"question": "How many days of paid annual leave do employees get?"}
+
+
+class RestartableServer(RunningModelServer):
+    """A dedicated tiny-model server that can be started again on the same port after :meth:`stop`."""
+
+    def restart(self) -> None:
+        gguf = model_path(model_spec(self.name), self.settings.cache_dir)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(server_command(self.settings, gguf), stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+
+def breaker_state(text: str) -> str:
+    for family in text_string_to_metric_families(text):
+        if family.name == "kgrag_model_breaker_state":
+            return next(s.labels["state"] for s in family.samples if s.value == 1)
+    raise AssertionError("no kgrag_model_breaker_state in /metrics")
+
+
+@pytest.mark.integration
+def test_breaker_opens_on_a_stopped_model_server_and_a_probe_closes_it(
+    live_api,  # type: ignore[no-untyped-def]
+    sample_store: Path,
+    tmp_path: Path,
+) -> None:
+    server = RestartableServer("smollm2-135m", tmp_path)
+    try:
+        api = live_api(
+            settings_for(
+                sample_store,
+                server.base_url,
+                server.name,
+                llm_max_tokens=16,
+                llm_timeout_s=300,  # a cold restarted server on a busy machine is slow to answer its first prompt
+                gate={"enabled": False},
+                prompts={"strict_retry": False},
+                breaker={"failures": 2, "cooldown_s": 3},
+                api={"request_timeout_s": 300},
+            )
+        )
+        assert api.client.post("/v1/answer", json=QUESTION).status_code == 200
+        assert api.client.get("/healthz").json()["breaker"]["state"] == "closed"
+
+        server.stop()
+        failed = api.client.post("/v1/answer", json=QUESTION)  # the generate step's two attempts fail: it opens
+        assert failed.status_code == 503 and failed.json()["type"].endswith("/model-unavailable"), failed.text
+        started = time.monotonic()
+        refused = api.client.post("/v1/answer", json=QUESTION)
+        assert refused.status_code == 503 and refused.json()["type"].endswith("/model-circuit-open"), refused.text
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3
+        assert time.monotonic() - started < 1.0, "an open breaker fails fast, without retrieval or a model call"
+        health = api.client.get("/healthz").json()
+        assert health["breaker"]["state"] == "open" and health["status"] == "degraded", health
+        assert breaker_state(api.client.get("/metrics").text) == "open"
+
+        server.restart()
+        time.sleep(api.client.get("/healthz").json()["breaker"]["retry_after_s"] + 0.2)
+        probe = api.client.post("/v1/answer", json=QUESTION)
+        assert probe.status_code == 200, probe.text
+        health = api.client.get("/healthz").json()
+        assert health["breaker"]["state"] == "closed" and health["breaker"]["opened"] == 1, health
+        assert breaker_state(api.client.get("/metrics").text) == "closed"
+    finally:
+        server.stop()
