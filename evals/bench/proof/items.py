@@ -20,12 +20,9 @@ from typing import Any, Literal
 from core.errors import InputError
 
 Label = Literal["faithful", "hallucinated"]
-VARIANTS: tuple[str, ...] = (
-    "faithful",
-    "wrong_entity",
-    "unsupported_claim",
-    "distractor_answer",
-    # proof set v2 (build_v2.py)
+VARIANTS: tuple[str, ...] = ("faithful", "wrong_entity", "unsupported_claim", "distractor_answer")
+#: Proof set v2 (``build_v2.py``): faithful forms, then wrong answers made of the contexts' own words.
+V2_VARIANTS: tuple[str, ...] = (
     "verbatim",
     "paraphrased",
     "short",
@@ -34,6 +31,7 @@ VARIANTS: tuple[str, ...] = (
     "swapped_entity",
     "swapped_roles",
     "swapped_number",
+    "distractor_answer",
     "off_topic",
 )
 DEFAULT_SET = Path(__file__).resolve().parent / "data" / "proof_set.jsonl"

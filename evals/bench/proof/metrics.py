@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from evals.bench.metrics import bootstrap_ci
-from evals.bench.proof.items import VARIANTS
+from evals.bench.proof.items import V2_VARIANTS, VARIANTS
 from evals.gate.cascade import JUDGE
 from evals.gate.verification import ENTAILMENT, RELEVANCE
 
@@ -64,7 +64,9 @@ def summarise(results: Sequence[Mapping[str, Any]], *, seed: int = 0) -> dict[st
     faithful = [r for r in results if r["label"] == "faithful"]
     hallucinated = [r for r in results if r["label"] == "hallucinated"]
     per_variant: dict[str, Any] = {}
-    for variant in (*VARIANTS, *sorted({str(r["variant"]) for r in results} - set(VARIANTS))):
+    known = tuple(dict.fromkeys((*VARIANTS, *V2_VARIANTS)))
+    present = {str(r["variant"]) for r in results}
+    for variant in (*(v for v in known if v in present or v in VARIANTS), *sorted(present - set(known))):
         rows = [r for r in results if r["variant"] == variant]
         if not rows:
             continue

@@ -140,10 +140,11 @@ def test_the_real_cascade_stages_are_recorded_and_attributed(tmp_path: Path) -> 
     )
     done = run_items(gate, [cited, uncited], tmp_path / "r.jsonl")
     first, bare = done
-    assert first["decision"] == "released" and first["decided_by"] == "citation_coverage"
+    # Cheap stages never release: with no judge stage a passing answer goes to review.
+    assert first["decision"] == "review" and first["decided_by"] == ALL_PASSED
     assert bare["decision"] == "abstained" and bare["decided_by"] == "citation_coverage"
-    assert [s["name"] for s in bare["stages"]] == ["citation_coverage"]
-    assert bare["stages"][0]["outcome"] == "fail"
+    assert [s["name"] for s in bare["stages"]] == ["citation_repair", "citation_coverage"]
+    assert bare["stages"][1]["outcome"] == "fail"
 
 
 class BrokenGate:
