@@ -9,7 +9,7 @@ the model endpoint uses the flat names ``KGRAG_LLM_BASE_URL``, ``KGRAG_LLM_MODEL
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -158,7 +158,7 @@ class ExtractionSettings(BaseModel):
     max_tokens: int = Field(default=1024, ge=64)
 
 
-#: The answer gate's cascade stages, cheapest first; ``judge`` (the Ragas LLM judge) runs only when needed.
+#: The answer gate's cascade stages, in the order they run.
 GateStageName = Literal[
     "citation_coverage",
     "quoted_spans",
@@ -173,16 +173,7 @@ GateStageName = Literal[
 #: The cheap stages may only fail an answer; ``entailment`` and ``relevance`` (the LLM judge, one short call per
 #: claim) give the positive evidence release needs. ``judge`` (Ragas faithfulness and answer relevancy over the
 #: whole answer) can be added after them.
-DEFAULT_GATE_STAGES: tuple[GateStageName, ...] = (
-    "citation_coverage",
-    "quoted_spans",
-    "support_similarity",
-    "lexical_support",
-    "polarity",
-    "numbers",
-    "entailment",
-    "relevance",
-)
+DEFAULT_GATE_STAGES: tuple[GateStageName, ...] = tuple(s for s in get_args(GateStageName) if s != "judge")
 
 
 class GateSettings(BaseModel):
