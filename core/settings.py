@@ -115,6 +115,11 @@ class RetrievalSettings(BaseModel):
     fact_hops: int = 2
     #: Token budget of passages + facts in the answer prompt (whole sentences, ids kept); 0 disables the assembler.
     context_budget_tokens: int = 2500
+    #: Evidence sentences in the answer prompt (retrieval/sentences.py): of each passage its first sentence and
+    #: its ``evidence_per_passage`` best sentences for the question, all passages within ``evidence_budget_tokens``;
+    #: 0 shows whole passages.
+    evidence_budget_tokens: int = Field(default=450, ge=0)
+    evidence_per_passage: int = Field(default=2, ge=0)
     #: Optional listwise LLM rerank of the first ``rerank_candidates`` hits (one model call per question).
     rerank: bool = False
     rerank_candidates: int = 10

@@ -14,7 +14,8 @@ class PromptTemplate(BaseModel):
     """One immutable version of a prompt, loaded from ``prompts/templates/<name>.v<version>.yaml``.
 
     ``inputs`` declares the variables the template uses; a missing or extra one fails at load time.
-    ``sha256`` is the hash of the template file's content.
+    ``sha256`` is the hash of the template file's content. ``output_schema``, when set, is the JSON schema the
+    model's reply must follow (sent as ``response_format``; the reply is one JSON object).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -27,6 +28,7 @@ class PromptTemplate(BaseModel):
     system: str
     user: str
     sha256: str
+    output_schema: dict[str, Any] | None = None
 
     def ref(self) -> PromptRef:
         return PromptRef(name=self.name, version=self.version, sha256=self.sha256)
@@ -40,6 +42,8 @@ class RenderedPrompt(BaseModel):
     template: PromptRef
     messages: tuple[dict[str, str], ...]
     rendered_sha256: str
+    #: The template's reply schema (None: free text).
+    output_schema: dict[str, Any] | None = None
 
     def as_messages(self) -> list[dict[str, str]]:
         return [dict(m) for m in self.messages]

@@ -51,6 +51,8 @@ class _TemplateFile(BaseModel):
     inputs: list[str]
     system: str
     user: str
+    #: A JSON schema the reply must follow (sent as ``response_format``); the reply is then a JSON object.
+    output_schema: dict[str, Any] | None = None
 
 
 def _environment() -> jinja2.Environment:
@@ -139,13 +141,18 @@ class FilePromptRegistry:
         except ValidationError as exc:
             raise PromptError(
                 f"prompt template file {path} is invalid: {_validation_summary(exc)}",
-                hint="required keys: name, version, description, owner, inputs, system, user",
+                hint="required keys: name, version, description, owner, inputs, system, user (optional: output_schema)",
             ) from exc
         if spec.name != match["name"] or spec.version != int(match["version"]):
             raise PromptError(
                 f"prompt template file {path} declares name {spec.name!r} version {spec.version}, "
                 f"but its file name says {match['name']!r} version {match['version']}",
                 hint="the file name must be <name>.v<version>.yaml of the name and version inside it",
+            )
+        if spec.output_schema is not None and spec.output_schema.get("type") != "object":
+            raise PromptError(
+                f"prompt template file {path}: output_schema must describe a JSON object (type: object)",
+                hint="the reply is parsed as one JSON object; put the fields under `properties`",
             )
         duplicates = sorted({i for i in spec.inputs if spec.inputs.count(i) > 1})
         if duplicates:
@@ -183,6 +190,7 @@ class FilePromptRegistry:
             inputs=tuple(spec.inputs),
             system=spec.system,
             user=spec.user,
+            output_schema=spec.output_schema,
             sha256=hashlib.sha256(raw).hexdigest(),
         )
 
@@ -330,6 +338,7 @@ class FilePromptRegistry:
             template=template.ref(),
             messages=messages,
             rendered_sha256=_messages_sha256(messages),
+            output_schema=template.output_schema,
         )
 
 

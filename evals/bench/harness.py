@@ -1,32 +1,35 @@
 """The retrieval benchmark behind ``kgrag bench``: ingest a dataset's corpus into a temporary store, run every
-question through every retrieval mode in the same run, and score passage recall (and optionally answers).
+question through every retrieval mode in the same run, and score passage recall; with ``answers``, also ask every
+question of the real answer service (gate included) per settings variant (:mod:`evals.bench.answers`).
 
 A dataset directory holds ``questions.jsonl`` (``id``, ``question``, ``answers``, ``gold_passage_ids``) and
 ``corpus.jsonl`` (``id``, ``title``, ``text``), one passage per line. Each passage is ingested as one document;
 chunks are mapped back to their passage (document) id, and a passage ranks where its best chunk ranks.
 
-The report (:func:`run_benchmark`) is a JSON-ready dict, schema version 1::
+The report (:func:`run_benchmark`) is a JSON-ready dict, schema version 2::
 
-    {"schema_version": 1,
+    {"schema_version": 2,
      "dataset": {"path", "name", "questions", "passages"},
      "config": {"modes", "rerank", "answers", "limit", "embedding_model", "retrieval": {...settings},
                 "bootstrap_resamples"},
      "ingest": {"seconds", "chunks", "durations_s": {stage: seconds}, "graph_build_s"},
      "modes": {mode: {"recall@2": EST, "recall@5": EST, "all_gold@8": EST,
-                      "latency_ms": {"p50", "p95", "mean"}, "em": EST?, "f1": EST?,
+                      "latency_ms": {"p50", "p95", "mean"},
                       "delta_vs_dense": {"recall@2": EST, "recall@5": EST, "all_gold@8": EST}?}},
      "questions": [{"id", "gold_passage_ids", "modes": {mode: {"ranked": [passage ids, top 8], "recall@2",
-                    "recall@5", "all_gold@8", "latency_ms", "answer"?, "em"?, "f1"?}}}]}
+                    "recall@5", "all_gold@8", "latency_ms"}}}],
+     "answers"?: {"variants", "settings", "summary": {variant: {...}}, "questions": [...]}}
 
 where EST is ``{"mean", "ci_low", "ci_high"}`` (fractions in [0, 1], 95% percentile bootstrap over questions).
-``em``/``f1`` appear only when answers were generated; ``delta_vs_dense`` (paired: the per-question difference
+``answers`` appears only with ``answers=True`` (:func:`evals.bench.answers.run_answer_benchmark` documents it; schema
+1's per-mode ``em``/``f1`` came from a bare generator outside the answer workflow and are no longer produced);
+``delta_vs_dense`` (paired: the per-question difference
 from dense, bootstrapped) only for modes other than dense, when dense was run. Keys are only ever added, never renamed.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -35,25 +38,25 @@ from pathlib import Path
 from typing import Any, get_args
 
 from core.errors import InputError
-from core.llm import ModelClient
 from core.settings import RetrievalModeName, Settings
-from evals.bench.metrics import all_gold_at_k, bootstrap_ci, exact_match, percentile, recall_at_k, token_f1
+from evals.bench.answers import DEFAULT, Variant, parse_variant, run_answer_benchmark
+from evals.bench.metrics import all_gold_at_k, bootstrap_ci, percentile, recall_at_k
 from pipelines.compose.ingest import build_ingestor
-from pipelines.compose.models import load_embedder, prompt_registry
+from pipelines.compose.models import load_embedder
 from pipelines.compose.retrieval import build_retriever, rerank_with_llm
 from pipelines.compose.stores import open_store
 from pipelines.ingest.progress import NoProgress, ProgressReporter
 from retrieval.base import Retriever
 from retrieval.graph import GraphRetriever
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MODES: tuple[str, ...] = get_args(RetrievalModeName)
 RECALL_KS = (2, 5)
 ALL_GOLD_K = 8
 #: Chunks fetched per question: enough that the top passages survive deduplication of multi-chunk passages.
 CHUNK_POOL = 40
-ANSWER_PASSAGES = 5
-_CITATION = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
+#: What the answer benchmark compares the default settings with, unless told otherwise.
+DEFAULT_ANSWER_VARIANTS = ("retrieval.mode=hybrid",)
 
 
 @dataclass(frozen=True)
@@ -139,29 +142,6 @@ def rank_passages(retriever: Retriever, question: str, document_of: Callable[[st
     return list(dict.fromkeys(document_of(hit.chunk.id) for hit in hits))
 
 
-def strip_citations(text: str) -> str:
-    """An answer without its ``[n]`` citation markers."""
-    return _CITATION.sub("", text).strip()
-
-
-class AnswerGenerator:
-    """Generates an answer from the top passages with the production answer prompt (for --answers)."""
-
-    def __init__(self, settings: Settings, corpus: dict[str, dict[str, str]]) -> None:
-        self.client = ModelClient.from_settings(settings)
-        self.registry = prompt_registry(settings)
-        self.template = self.registry.resolve("answer", settings.prompts.label)
-        self.corpus = corpus
-
-    def answer(self, question: str, passage_ids: Sequence[str]) -> str:
-        passages = [
-            {"n": n, "title": self.corpus[pid]["title"], "text": self.corpus[pid]["text"]}
-            for n, pid in enumerate(passage_ids[:ANSWER_PASSAGES], start=1)
-        ]
-        prompt = self.registry.render(self.template, question=question, passages=passages, facts=[])
-        return strip_citations(self.client.chat(prompt.as_messages()).text)
-
-
 def run_benchmark(
     dataset: Path,
     modes: Sequence[RetrievalModeName],
@@ -172,10 +152,13 @@ def run_benchmark(
     progress: ProgressReporter | None = None,
     resamples: int = 2000,
     rerank: bool = False,
+    variants: Sequence[str] = DEFAULT_ANSWER_VARIANTS,
 ) -> dict[str, Any]:
     """Ingest ``dataset``'s corpus into a temporary store, run every question through every mode, and report.
 
-    With ``rerank`` every mode also runs behind the LLM rerank stage, reported as ``<mode>+rerank``.
+    With ``rerank`` every mode also runs behind the LLM rerank stage, reported as ``<mode>+rerank``. With
+    ``answers`` every question is also answered by the real answer service, with ``settings`` and with each of
+    ``variants`` (``PATH=VALUE`` overrides), after the retrieval modes.
     """
 
     if not dataset.is_dir():
@@ -189,7 +172,7 @@ def run_benchmark(
             hint="the corpus must hold every gold passage of the questions",
         )
     report_progress = progress or NoProgress()
-    generator = AnswerGenerator(settings, corpus) if answers else None
+    answer_variants = [Variant(DEFAULT, settings), *(parse_variant(v, settings) for v in variants)] if answers else []
     embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="kgrag-bench-") as tmp:
         store = open_store(settings, embedder, create=True, store_dir=Path(tmp) / "store")
@@ -226,14 +209,8 @@ def run_benchmark(
                 for k in RECALL_KS:
                     result[f"recall@{k}"] = recall_at_k(ranked, q.gold_passage_ids, k)
                 result[f"all_gold@{ALL_GOLD_K}"] = all_gold_at_k(ranked, q.gold_passage_ids, ALL_GOLD_K)
-                if generator is not None:
-                    text = generator.answer(q.question, ranked)
-                    result["answer"] = text
-                    result["em"] = exact_match(text, q.answers) if q.answers else 0.0
-                    result["f1"] = token_f1(text, q.answers) if q.answers else 0.0
-                for key in ("recall@2", "recall@5", f"all_gold@{ALL_GOLD_K}", "em", "f1"):
-                    if key in result:
-                        scores.setdefault(key, []).append(result[key])
+                for key in ("recall@2", "recall@5", f"all_gold@{ALL_GOLD_K}"):
+                    scores.setdefault(key, []).append(result[key])
                 row["modes"][label] = result
                 report_progress.advance(label)
             summary[label] = {
@@ -245,6 +222,13 @@ def run_benchmark(
                     "mean": round(sum(latencies) / len(latencies), 3),
                 }
             }
+        answered = (
+            run_answer_benchmark(
+                questions, store, embedder, answer_variants, progress=report_progress, resamples=resamples
+            )
+            if answer_variants
+            else None
+        )
         store.chunks.close()
     if "dense" in summary:
         for name in summary:
@@ -256,7 +240,7 @@ def run_benchmark(
                     ).as_dict()
                     for key in ("recall@2", "recall@5", f"all_gold@{ALL_GOLD_K}")
                 }
-    return {
+    report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dataset": {"path": str(dataset), "name": dataset.name, "questions": len(questions), "passages": len(corpus)},
         "config": {
@@ -277,6 +261,9 @@ def run_benchmark(
         "modes": summary,
         "questions": per_question,
     }
+    if answered is not None:
+        report["answers"] = answered
+    return report
 
 
 def _document_lookup(store: Any) -> Callable[[str], str]:

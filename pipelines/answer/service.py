@@ -49,6 +49,7 @@ from prompts.constants import ABSTENTION_TEXT
 from prompts.guardrails import summarise
 from retrieval.base import ChunkStore, Retriever
 from retrieval.context import ContextAssembler
+from retrieval.sentences import SentenceSelector
 
 WORKFLOW_NAME = "answer"
 REVIEW_TEXT = "This answer is being held for human review before release."
@@ -78,6 +79,7 @@ class AnswerService:
         strict_retry: bool = False,
         strict_prompt: str = "answer_strict",
         context_budget_tokens: int | None = None,
+        selector: SentenceSelector | None = None,
         rollback: AutoRollback | None = None,
     ) -> None:
         self.audit = audit
@@ -97,7 +99,13 @@ class AnswerService:
             AnswerStep.RETRIEVE: RetrieveStep(retriever, top_k),
             AnswerStep.GRAPH_CONTEXT: GraphContextStep(graph_context, chunks),
             AnswerStep.ASSEMBLE: AssembleContextStep(
-                registry, prompt_label, graph_chunks, max_facts, guardrails=guardrails, assembler=assembler
+                registry,
+                prompt_label,
+                graph_chunks,
+                max_facts,
+                guardrails=guardrails,
+                assembler=assembler,
+                selector=selector,
             ),
             AnswerStep.GENERATE: GenerateStep(client),
             AnswerStep.GATE: GateStep(gate, guardrails),
@@ -109,6 +117,7 @@ class AnswerService:
                 prompt=strict_prompt,
                 guardrails=strict_guardrails,
                 assembler=assembler,
+                selector=selector,
             ),
             AnswerStep.GATE_STRICT: GateStep(gate, strict_guardrails),
         }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from core.base import ChatModel
+from core.errors import ModelOutputError
 from core.types import (
     Citation,
     Fact,
@@ -17,11 +18,13 @@ from core.types import (
 from evals.gate.base import AnswerGate
 from kg.graph_context import GraphContextBuilder
 from pipelines.answer.citations import align_citations, renumber
+from pipelines.answer.structured import parse_reply, sentence_citations
 from prompts.abstention import is_abstention
 from prompts.base import PromptRegistry, RenderedPrompt
 from prompts.guardrails import Guardrails, summarise
 from retrieval.base import ChunkStore, Retriever
 from retrieval.context import ContextAssembler
+from retrieval.sentences import SentenceSelector, ShownSentence, number_sentences
 
 
 class GuardedQuestion(BaseModel):
@@ -52,15 +55,23 @@ class AssembledContext(BaseModel):
     passages: list[RetrievedChunk]
     facts: list[Fact]
     violations: list[GuardrailViolation] = []
+    #: The passages' sentences as the prompt showed them (``2.3``: passage 2, third sentence shown), when the
+    #: evidence selector ran.
+    sentences: list[ShownSentence] = []
 
 
 class Generation(BaseModel):
-    """The model's draft answer, and the tokens its call used (when the server reports them)."""
+    """The model's draft answer, and the tokens its call used (when the server reports them).
+
+    For a prompt with an ``output_schema``, ``text`` is the draft built from the structured reply (the short answer
+    and a marker per evidence passage), ``answer`` the short answer and ``evidence`` the sentence ids it gave."""
 
     text: str
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    answer: str | None = None
+    evidence: list[str] = []
 
 
 class GateOutcome(BaseModel):
@@ -128,6 +139,7 @@ class AssembleContextStep:
         prompt: str = "answer",
         guardrails: Guardrails | None = None,
         assembler: ContextAssembler | None = None,
+        selector: SentenceSelector | None = None,
     ) -> None:
         self.registry = registry
         self.label = label
@@ -136,6 +148,7 @@ class AssembleContextStep:
         self.prompt = prompt
         self.guardrails = guardrails
         self.assembler = assembler
+        self.selector = selector
 
     def run(
         self,
@@ -167,15 +180,26 @@ class AssembleContextStep:
         facts = sorted(facts, key=lambda f: f.chunk_id not in number)[: self.max_facts]
         if self.assembler is not None:
             chosen, facts = self._fit(chosen, facts)
-            number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
+        sentences: list[ShownSentence] = []
+        if self.selector is not None:
+            chosen, sentences = self._select(question, chosen, facts)
+        number = {p.chunk.id: n for n, p in enumerate(chosen, start=1)}
         template = self.registry.resolve(self.prompt, self.label, request_id=request_id)
+        if "facts" not in template.inputs:
+            facts = [f for f in facts if f.chunk_id in number]  # shown only through the sentences they came from
         texts = {hit.chunk.id: hit.chunk.text for hit in [*graph_chunks, *passages]}
         evidence = [evidence_text(f, texts.get(f.chunk_id)) for f in facts]
-        prompt = self.registry.render(
-            template,
-            question=question,
-            passages=[{"n": n, "title": p.chunk.title, "text": p.chunk.text} for n, p in enumerate(chosen, start=1)],
-            facts=[
+        shown = {
+            n: [{"id": s.id, "text": " ".join(s.text.split())} for s in sentences if s.passage == n]
+            for n in number.values()
+        }
+        available = {
+            "question": question,
+            "passages": [
+                {"n": n, "title": p.chunk.title, "text": p.chunk.text, "sentences": shown[n]}
+                for n, p in enumerate(chosen, start=1)
+            ],
+            "facts": [
                 {
                     "subject": f.subject,
                     "predicate": f.predicate,
@@ -187,8 +211,23 @@ class AssembleContextStep:
                 }
                 for i, (f, sentence) in enumerate(zip(facts, evidence, strict=True))
             ],
-        )
-        return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations)
+        }
+        # Exactly the inputs the template declares (a missing one still fails in render).
+        prompt = self.registry.render(template, **{k: v for k, v in available.items() if k in template.inputs})
+        return AssembledContext(prompt=prompt, passages=chosen, facts=facts, violations=violations, sentences=sentences)
+
+    def _select(
+        self, question: str, chosen: list[RetrievedChunk], facts: list[Fact]
+    ) -> tuple[list[RetrievedChunk], list[ShownSentence]]:
+        """The evidence sentences of each passage; passages left without any are not shown."""
+        assert self.selector is not None
+        spans: dict[str, list[tuple[int, int]]] = {}
+        for fact in facts:
+            if fact.evidence_start is not None and fact.evidence_end is not None:
+                spans.setdefault(fact.chunk_id, []).append((fact.evidence_start, fact.evidence_end))
+        picked = self.selector.select(question, chosen, spans)
+        kept = [(hit, found) for hit, found in zip(chosen, picked, strict=True) if found]
+        return [hit for hit, _ in kept], number_sentences([hit.chunk.text for hit, _ in kept], [f for _, f in kept])
 
     def _fit(self, chosen: list[RetrievedChunk], facts: list[Fact]) -> tuple[list[RetrievedChunk], list[Fact]]:
         """The passages and facts the token budget holds; a passage cut after its last fitting sentence is shown
@@ -224,12 +263,24 @@ class GenerateStep:
         self.client = client
 
     def run(self, prompt: RenderedPrompt) -> Generation:
-        result = self.client.chat(prompt.as_messages())
-        return Generation(
+        result = self.client.chat(prompt.as_messages(), json_schema=prompt.output_schema)
+        generation = Generation(
             text=result.text.strip(),
             model=result.model,
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
+        )
+        if prompt.output_schema is None:
+            return generation
+        reply = parse_reply(result.text)
+        if reply is None:
+            raise ModelOutputError(
+                f"model {result.model!r} did not reply with the JSON object prompt "
+                f"{prompt.template.name!r} v{prompt.template.version} asks for: {result.text[:120]!r}",
+                hint="a model served without JSON-schema support cannot follow this prompt version",
+            )
+        return generation.model_copy(
+            update={"text": reply.draft(), "answer": reply.answer, "evidence": list(reply.evidence)}
         )
 
 
@@ -244,7 +295,17 @@ class GateStep:
         self.gate = gate
         self.guardrails = guardrails
 
-    def run(self, question: str, text: str, passages: list[RetrievedChunk], prompt: RenderedPrompt) -> GateOutcome:
+    def run(
+        self,
+        question: str,
+        text: str,
+        passages: list[RetrievedChunk],
+        prompt: RenderedPrompt,
+        sentences: list[ShownSentence],
+        evidence: list[str],
+    ) -> GateOutcome:
+        """``sentences``/``evidence``: the sentences the prompt showed and the ids the model gave as evidence (empty
+        for free-text prompts); a released citation spans its evidence sentences, not its whole chunk."""
         violations: list[GuardrailViolation] = []
         # Judge citations after alignment: a sentence the model forgot to mark (or marked with the wrong number) but
         # that a passage supports counts as cited; only an answer no passage supports fails "must cite". The gate
@@ -269,6 +330,13 @@ class GateStep:
             else:
                 numbers = {n: n for n in range(1, len(first) + 1)}
             record = with_document_spans(record, shown, numbers)
+            if record.decision == "released":
+                released_citations = sentence_citations(
+                    released_citations,
+                    [s for s in sentences if s.id in set(evidence)],
+                    {n: p.chunk.id for n, p in enumerate(passages, start=1)},
+                    _evidence_by_chunk(record),
+                )
             if reviewing and record.decision == "released":
                 record = record.model_copy(
                     update={"decision": "review", "reason": f"guardrail: {summarise(reviewing)}; {record.reason}"}
@@ -283,6 +351,16 @@ class GateStep:
             text=released_text,
             citations=released_citations,
         )
+
+
+def _evidence_by_chunk(record: GateRecord) -> dict[str, list[tuple[int, int]]]:
+    """The gate's evidence sentences by chunk id, in chunk offsets."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    for verdict in record.claims:
+        for span in verdict.evidence:
+            if span.chunk_id is not None:
+                out.setdefault(span.chunk_id, []).append((span.start, span.end))
+    return out
 
 
 def with_document_spans(record: GateRecord, shown: list[RetrievedChunk], numbers: dict[int, int]) -> GateRecord:

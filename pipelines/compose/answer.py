@@ -15,6 +15,7 @@ from pipelines.compose.stores import build_audit, open_store
 from pipelines.store.base import AuditStore
 from pipelines.store.snapshotting_audit import SnapshottingAuditStore
 from retrieval.base import Embedder, Retriever
+from retrieval.sentences import SentenceSelector
 
 if TYPE_CHECKING:
     from pipelines.answer.service import AnswerService
@@ -58,6 +59,9 @@ def build_answer_service(
         gate_timeout_s=settings.gate.timeout_s * 2 + 60,
         strict_retry=settings.prompts.strict_retry,
         context_budget_tokens=r.context_budget_tokens,
+        selector=SentenceSelector(r.evidence_budget_tokens, per_passage=r.evidence_per_passage)
+        if r.evidence_budget_tokens
+        else None,
         rollback=lazy.AutoRollback(registry, audit, rollback, label=settings.prompts.label)
         if rollback.enabled
         else None,

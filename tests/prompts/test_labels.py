@@ -71,8 +71,8 @@ def test_split_with_sequential_ids_is_also_balanced(registry: FilePromptRegistry
 def test_invalid_splits_are_refused_with_a_clear_error(registry: FilePromptRegistry) -> None:
     with pytest.raises(PromptError, match="shares must sum to 100"):
         registry.set_split("answer", "production", {1: 50, 2: 30}, actor="alice")
-    with pytest.raises(PromptError, match="has no version 3"):
-        registry.set_split("answer", "production", {1: 50, 3: 50}, actor="alice")
+    with pytest.raises(PromptError, match="has no version 99"):
+        registry.set_split("answer", "production", {1: 50, 99: 50}, actor="alice")
     (registry.labels_path).write_text("answer:\n  production: {split: {1: 70}}\n", encoding="utf-8")
     registry.reload()
     with pytest.raises(PromptError, match="labels.yaml is invalid.*sum to 100"):

@@ -319,3 +319,39 @@ def test_reload_picks_up_new_versions(tmp_path: Path) -> None:
     assert [t.version for t in registry.list()] == [1]
     registry.reload()
     assert [t.version for t in registry.list()] == [1, 2]
+
+
+def test_an_output_schema_travels_from_the_file_to_the_rendered_prompt(tmp_path: Path) -> None:
+    path = write_template(tmp_path / "templates")
+    schema = "output_schema:\n  type: object\n  properties:\n    answer: {type: string}\n  required: [answer]\n"
+    path.write_text(path.read_text("utf-8") + schema, encoding="utf-8")
+    registry = make_registry(tmp_path)
+    template = registry.resolve("demo")
+    expected = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    assert template.output_schema == expected
+    assert registry.render(template, question="q?").output_schema == expected
+    # The packaged answer v3 asks for evidence ids and a short answer; v2 is free text.
+    packaged = FilePromptRegistry()
+    assert packaged.get("answer", 2).output_schema is None
+    v3 = packaged.get("answer", 3).output_schema
+    assert v3 is not None and v3["required"] == ["evidence", "answer"]
+
+
+def test_an_output_schema_that_is_not_an_object_fails_at_load(tmp_path: Path) -> None:
+    path = write_template(tmp_path / "templates")
+    path.write_text(path.read_text("utf-8") + "output_schema:\n  type: string\n", encoding="utf-8")
+    with pytest.raises(PromptError) as excinfo:
+        make_registry(tmp_path).list()
+    assert str(path) in str(excinfo.value) and "JSON object" in str(excinfo.value)
+
+
+def test_answer_v3_shows_sentence_ids_under_passage_titles() -> None:
+    registry = FilePromptRegistry()
+    passages = [
+        {"n": 1, "title": "Marie Curie", "sentences": [{"id": "1.1", "text": "Marie Curie was born in Warsaw."}]},
+        {"n": 2, "title": "Nobel", "sentences": [{"id": "2.1", "text": "She won in 1911."}]},
+    ]
+    rendered = registry.render(registry.get("answer", 3), question="Where was Curie born?", passages=passages)
+    user = rendered.messages[1]["content"]
+    assert "[1] Marie Curie\n1.1 Marie Curie was born in Warsaw." in user
+    assert "[2] Nobel\n2.1 She won in 1911." in user and user.endswith("Question: Where was Curie born?")

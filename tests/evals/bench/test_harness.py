@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from core.errors import InputError
 from core.settings import load_settings
-from evals.bench.harness import MODES, parse_modes, run_benchmark, strip_citations
+from evals.bench.answers import contains_gold, parse_variant
+from evals.bench.harness import MODES, parse_modes, run_benchmark
 from pipelines.cli.main import app
 from tests.conftest import RunningModelServer
 
@@ -33,7 +34,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 def test_every_mode_runs_every_question_in_one_run(report: dict) -> None:  # type: ignore[type-arg]
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
+    assert "answers" not in report
     assert report["dataset"] == {"path": str(MINI), "name": "musique_mini", "questions": 3, "passages": 60}
     assert list(report["modes"]) == list(MODES)
     assert report["ingest"]["seconds"] > 0 and report["ingest"]["chunks"] >= 60
@@ -89,16 +91,41 @@ def test_parse_modes_keeps_order_and_rejects_unknown() -> None:
         parse_modes("")
 
 
-def test_citations_are_stripped_before_scoring() -> None:
-    assert strip_citations("It was 1842 [1]. Hong Kong [2, 3].") == "It was 1842. Hong Kong."
+def test_contains_gold_matches_whole_normalised_words() -> None:
+    assert contains_gold("It was the Walt Disney Pictures [1].", ["Walt Disney Pictures."]) == 1.0
+    assert contains_gold("Hank Williams, Jr.", ["Hank Williams, Jr."]) == 1.0
+    assert contains_gold("Disneyland", ["Disney"]) == 0.0  # a word inside another is not the answer
+    assert contains_gold("", ["Disney"]) == 0.0
+
+
+def test_variants_override_one_setting_and_reject_bad_ones() -> None:
+    base = load_settings()
+    variant = parse_variant("retrieval.mode=hybrid", base)
+    assert variant.name == "retrieval.mode=hybrid" and variant.settings.retrieval.mode == "hybrid"
+    assert variant.settings.retrieval.top_k == base.retrieval.top_k
+    for bad in ("retrieval.mode", "retrieval.nope=1", "nope.mode=x", "retrieval.mode=fastest"):
+        with pytest.raises(InputError):
+            parse_variant(bad, base)
 
 
 @pytest.mark.integration
-def test_answers_are_generated_and_scored(smol_server: RunningModelServer) -> None:
+def test_answers_run_through_the_answer_service_per_variant(smol_server: RunningModelServer) -> None:
     settings = load_settings(llm_base_url=smol_server.base_url, llm_model=smol_server.name, llm_max_tokens=32)
-    result = run_benchmark(MINI, ["dense"], settings, answers=True, limit=1, resamples=100)
-    (question,) = result["questions"]
-    answer = question["modes"]["dense"]
-    assert isinstance(answer["answer"], str) and answer["answer"]
-    assert 0.0 <= answer["em"] <= answer["f1"] <= 1.0
-    assert result["modes"]["dense"]["f1"]["mean"] == pytest.approx(answer["f1"], abs=1e-6)  # the report rounds
+    result = run_benchmark(MINI, ["dense"], settings, answers=True, limit=2, resamples=100)
+    answers = result["answers"]
+    assert answers["variants"] == ["default", "retrieval.mode=hybrid"]
+    assert answers["settings"]["retrieval.mode=hybrid"]["retrieval_mode"] == "hybrid"
+    for question in answers["questions"]:
+        for name in answers["variants"]:
+            row = question[name]
+            # Each answer went through the workflow: a gate decision, a stored record, the steps' times.
+            assert row["decision"] in ("released", "abstained", "review") and row["answer_id"]
+            assert row["generation_ms"] > 0 and row["retrieval_ms"] > 0
+            assert row["released_right"] + row["released_wrong"] + row["held_right"] + row["held_wrong"] == 1.0
+            assert 0.0 <= row["em"] <= row["f1"] <= 1.0
+    summary = answers["summary"]["default"]
+    table = sum(summary[k]["mean"] for k in ("released_right", "released_wrong", "held_right", "held_wrong"))
+    assert table == pytest.approx(1.0, abs=1e-5)
+    assert sum(summary["decisions"].values()) == 2
+    paired = answers["summary"]["retrieval.mode=hybrid"]["paired_vs_default"]
+    assert set(paired) == {"f1", "released_right", "released_wrong"}

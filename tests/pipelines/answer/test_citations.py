@@ -73,8 +73,8 @@ def test_must_cite_guardrail_judges_aligned_citations() -> None:
     template = registry.resolve("answer")
     passages = hits()
     prompt = registry.render(template, question="q", passages=[{"n": 1, "title": "", "text": TEXTS[1]}], facts=[])
-    supported = step.run("How much leave?", "Employees receive 28 days of paid annual leave.", passages, prompt)
+    supported = step.run("How much leave?", "Employees receive 28 days of paid annual leave.", passages, prompt, [], [])
     assert supported.record.decision == "released", supported.record
-    unsupported = step.run("How much leave?", "The moon is made of green cheese.", passages, prompt)
+    unsupported = step.run("How much leave?", "The moon is made of green cheese.", passages, prompt, [], [])
     assert unsupported.record.decision == "review"
     assert any(v.check == "must_cite" for v in unsupported.violations)

@@ -98,7 +98,7 @@ def test_injection_in_the_question_is_blocked_before_retrieval(injected_store: P
     }
     production = FilePromptRegistry().resolve("answer").ref()
     assert record.provenance.prompt == production, "the resolved version, never only the label"
-    assert record.provenance.workflow.version == "2"
+    assert record.provenance.workflow.version == "3"
     assert svc.audit.get(record.answer_id) == record
 
 
@@ -156,7 +156,7 @@ def test_failed_gate_retries_with_the_strict_prompt(
     record = svc.answer("How many days of paid annual leave do employees get?")
     status = steps(record)
     assert [status[s] for s in ("generate", "gate", "assemble_strict", "generate_strict", "gate_strict")] == ["ok"] * 5
-    assert record.provenance.workflow.version == "2"
+    assert record.provenance.workflow.version == "3"
     assert record.provenance.prompt == FilePromptRegistry().resolve("answer_strict").ref()
     assert record.provenance.first_prompt == FilePromptRegistry().resolve("answer").ref(), "the failed draft's prompt"
     assert record.provenance.gate.decision == "review" and record.provenance.gate.reason.startswith("guardrail")
@@ -249,10 +249,10 @@ def test_an_unsupported_draft_is_abstained_and_retryable_not_held_for_review(emb
     step = GateStep(gate, registry.guardrails("answer"))
     # Like Qwen's hallucinated answer to this question: the [1] it cites supports none of it.
     draft = "Lagos had about 325,000 inhabitants in 1950. [1]"
-    outcome = step.run("What was the population of Lagos in 1950?", draft, passages, prompt)
+    outcome = step.run("What was the population of Lagos in 1950?", draft, passages, prompt, [], [])
     assert [v.check for v in outcome.violations] == ["must_cite"], "alignment removed the unsupported marker"
     assert outcome.record.decision == "abstained" and outcome.retryable, outcome.record.reason
     supported = step.run(
-        "How many robots can Atlas schedule?", "Up to 2,000 robots per warehouse [1].", passages, prompt
+        "How many robots can Atlas schedule?", "Up to 2,000 robots per warehouse [1].", passages, prompt, [], []
     )
     assert supported.violations == [] and supported.record.decision == "released", supported.record.reason

@@ -25,14 +25,14 @@ def prompts_dir(tmp_path: Path) -> Path:
 def test_workflow_show_and_graph() -> None:
     show = kgrag("workflow", "show", "answer")
     assert show.returncode == 0, show.stderr
-    assert "answer version 2" in show.stdout
+    assert "answer version 3" in show.stdout
     assert "gate -> assemble_strict  [when gate.retryable true]" in show.stdout
     assert "assemble.passages not_empty" in show.stdout
     mermaid = kgrag("workflow", "graph", "answer", "--format", "mermaid")
     assert mermaid.returncode == 0 and mermaid.stdout.startswith("flowchart TD")
     assert '    gate -.->|"when gate.retryable true"| assemble_strict' in mermaid.stdout
     dot = kgrag("workflow", "graph", "answer", "--format", "dot")
-    assert dot.returncode == 0 and dot.stdout.startswith('digraph "answer v2" {')
+    assert dot.returncode == 0 and dot.stdout.startswith('digraph "answer v3" {')
     listing = kgrag("workflow", "list")
     assert listing.returncode == 0 and "answer" in listing.stdout
 
