@@ -17,13 +17,14 @@ from api.deps import Answers
 from api.documents import build_router as document_routes
 from api.documents import start_documents
 from api.health import build_router as health_routes
+from api.kpis import build_router as kpi_routes
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.problems import install_problem_handlers
 from api.requestid import RequestId
 from api.reviews import build_router as review_routes
 from api.shutdown import install_shutdown_hook
-from api.state import AppState, build_state
+from api.state import AppState, build_state, seed_drift
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
 from core.settings import Settings, load_settings
@@ -41,6 +42,7 @@ def _open(state: AppState) -> None:
         embedder = state.embedder = state.embedder or load_embedder(state.settings)
         state.store = open_store(state.settings, embedder, create=False)
         state.audit = build_audit(state.settings, state.store)
+        seed_drift(state)
         state.service = build_answer_service(
             state.settings, state.store, embedder, audit=state.audit, model=state.model
         )
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(compliance_routes())
     app.include_router(review_routes())
     app.include_router(document_routes())
+    app.include_router(kpi_routes())
     app.include_router(ui_routes())
 
     app.include_router(health_routes())

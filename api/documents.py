@@ -117,6 +117,7 @@ def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServ
         return state.embedder
 
     def finished(job: JobRecord) -> None:
+        state.metrics.ingest_run(job.kind, job.status, job.report)
         if state.service is None and KnowledgeStore.current_snapshot_id(settings.store_dir) is not None:
             state.startup_error = None
             opener()  # the first upload created the store

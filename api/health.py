@@ -1,5 +1,5 @@
-"""``GET /healthz``: the store, the model, its breaker and its admission queue, answered on the event loop in
-milliseconds; and ``GET /metrics`` (Prometheus text format).
+"""``GET /healthz``: the store, the model, its breaker, its admission queue and the KPI drift, answered on the event
+loop in milliseconds; and ``GET /metrics`` (Prometheus text format).
 
 While answers run and the last model outcome was a success, the model is ``busy`` (not probed: a busy llama.cpp
 server answers nothing else until it is done). Otherwise ``/models`` is probed on a worker thread, at most every
@@ -14,7 +14,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.admission import QueueStats
 from api.auth import require
@@ -22,6 +22,7 @@ from api.state import AppState, ModelProbe, app_state, reopen_if_newer
 from core.breaker import BreakerStats
 from core.errors import KgragError
 from core.llm import ModelClient
+from pipelines.ops.drift import DriftReport
 
 PROBE_TTL_S = 2.0
 PROBE_TIMEOUT_S = 2.0
@@ -41,6 +42,9 @@ class Health(BaseModel):
     queue: QueueStats
     breaker: BreakerStats
     detail: str | None = None
+    drift: DriftReport | None = Field(
+        default=None, description="The KPIs' newest window against their baseline (informative: never degrades)."
+    )
 
 
 def _probe_now(st: AppState) -> ModelProbe:
@@ -96,6 +100,7 @@ def build_router() -> APIRouter:
             "model_status": status,
             "queue": st.admission.stats(),
             "breaker": st.breaker.stats(),
+            "drift": st.drift.report() if st.drift is not None else None,
         }
         if st.service is None or st.store is None:
             err = st.startup_error

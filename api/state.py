@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from fastapi import Request
@@ -20,6 +21,8 @@ from pipelines.answer.conversation import QuestionRewriter
 from pipelines.answer.service import AnswerService
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.stores import open_store
+from pipelines.ops.drift import DriftWatch
+from pipelines.ops.samples import recent_samples
 from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
@@ -38,8 +41,9 @@ class ModelProbe:
 
 @dataclass
 class AppState:
-    """The settings, the model's admission queue, its breaker, the answer model behind it and the metrics; once the
-    store is open: the answer service, its audit store and the question rewriter."""
+    """The settings, the model's admission queue, its breaker, the answer model behind it, the metrics and the KPI
+    drift watch (None when drift is off); once the store is open: the answer service, its audit store and the
+    question rewriter."""
 
     settings: Settings
     admission: AdmissionQueue
@@ -57,17 +61,40 @@ class AppState:
     reload_lock: threading.Lock = field(default_factory=threading.Lock)
     #: The last probe of the model endpoint (``/healthz``).
     model_probe: ModelProbe | None = None
+    drift: DriftWatch | None = None
 
 
 def build_state(settings: Settings) -> AppState:
-    """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry."""
+    """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry, drift
+    watch."""
     admission = AdmissionQueue(settings.llm_base_url, settings.admission)
     breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
-    metrics = ApiMetrics()
+    drift = DriftWatch(settings.drift) if settings.drift.enabled else None
+    metrics = ApiMetrics(retrieval_mode=settings.retrieval.mode, drift=drift)
     model = GuardedModel(ModelClient.from_settings(settings), breaker, metrics)
-    state = AppState(settings=settings, admission=admission, breaker=breaker, metrics=metrics, model=model)
-    metrics.watch(LiveSources(admission, breaker, lambda: review_queue_depth(state)))
+    state = AppState(settings=settings, admission=admission, breaker=breaker, metrics=metrics, model=model, drift=drift)
+    metrics.watch(
+        LiveSources(admission, breaker, lambda: review_queue_depth(state), lambda: snapshot_age(state), drift)
+    )
     return state
+
+
+def seed_drift(st: AppState) -> None:
+    """Fill the drift watch with the newest answers of the audit store (once it is open); a failure is logged and
+    the watch starts empty."""
+    if st.drift is None or st.audit is None:
+        return
+    try:
+        st.drift.seed(recent_samples(st.audit, st.drift.capacity))
+    except Exception as exc:  # optional: a database error of any kind leaves the watch empty, never stops start-up
+        log.warning("drift watch not seeded from the audit store: %s: %s", type(exc).__name__, exc)
+
+
+def snapshot_age(st: AppState) -> float | None:
+    """Seconds since the snapshot the API serves was published (None while no store is open)."""
+    store = st.store
+    published = store.published_at() if store is not None else None
+    return max(0.0, time.time() - published) if published is not None else None
 
 
 def review_queue_depth(st: AppState) -> int | None:

@@ -1,5 +1,6 @@
-"""The reviewer's web page at ``/ui``: plain HTML/JS/CSS shipped in the package (no CDN). The page itself is public;
-its data calls carry the compliance key the reviewer types in."""
+"""The reviewer's web page at ``/ui`` and the KPI dashboard at ``/ui/dashboard``: plain HTML/JS/CSS shipped in the
+package (no CDN, charts drawn as SVG by the page's own script). The pages themselves are public; their data calls
+carry the compliance key typed in."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class UiFileNotFoundError(KgragError):
 
 
 def build_router() -> APIRouter:
-    """The /ui page and its files (public)."""
+    """The /ui pages and their files (public)."""
     router = APIRouter(include_in_schema=False)
 
     @router.get("/ui")
@@ -33,6 +34,10 @@ def build_router() -> APIRouter:
     @router.get("/ui/")
     def ui_index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type=_TYPES[".html"])
+
+    @router.get("/ui/dashboard")
+    def ui_dashboard() -> FileResponse:
+        return FileResponse(STATIC / "dashboard.html", media_type=_TYPES[".html"])
 
     @router.get("/ui/{name}")
     def ui_file(name: str) -> FileResponse:

@@ -311,6 +311,33 @@ class JobSettings(BaseModel):
     list_limit: int = Field(default=100, ge=1)
 
 
+class DriftSettings(BaseModel):
+    """Drift of the answer KPIs: the newest ``window`` answers against the ``baseline`` answers before them.
+
+    A KPI drifts when both windows hold at least ``min_answers`` answers with a value for it and the windows differ
+    by more than its threshold: ``rate_delta`` (absolute) for the release, abstain and review rates and the share
+    of answers with graph facts; ``score_delta`` (absolute) for the mean entailment and faithfulness; and
+    ``top_score_relative`` x the baseline for the retrieval top score (its scale depends on the retrieval mode).
+    """
+
+    enabled: bool = True
+    window: int = Field(default=100, ge=1)
+    baseline: int = Field(default=500, ge=1)
+    min_answers: int = Field(default=30, ge=1)
+    rate_delta: float = Field(default=0.15, gt=0, le=1)
+    score_delta: float = Field(default=0.10, gt=0, le=1)
+    top_score_relative: float = Field(default=0.25, gt=0)
+
+
+class KpiSettings(BaseModel):
+    """The KPI report (``kgrag report``, ``GET /v1/kpis``, the /ui dashboard)."""
+
+    #: The newest answers of a range that a report reads at most (it says ``truncated`` when there were more).
+    max_answers: int = Field(default=100_000, ge=1)
+    #: How many of the most often abstained questions a report lists.
+    top_abstained: int = Field(default=10, ge=1)
+
+
 class AuditSettings(BaseModel):
     """Where answer records go: the store's SQLite file, or a SQLAlchemy URL (``postgresql+psycopg://...``)."""
 
@@ -360,6 +387,8 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

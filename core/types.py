@@ -88,6 +88,8 @@ class Extraction(BaseModel):
     facts: list[Fact] = Field(default_factory=list)
     extractor: str = ""
     error: str | None = None
+    prompt_tokens: int | None = Field(default=None, description="Prompt tokens the extractor's model calls used.")
+    completion_tokens: int | None = Field(default=None, description="Completion tokens of those calls.")
 
 
 RetrievalMethod = Literal["dense", "bm25", "hybrid", "graph"]

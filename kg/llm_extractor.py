@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -108,6 +109,23 @@ def _error_summary(exc: Exception) -> str:
     return str(exc)
 
 
+@dataclass
+class _Usage:
+    """Tokens of one chunk's model calls; None while the server reported none."""
+
+    prompt: int | None = None
+    completion: int | None = None
+
+    def add(self, prompt: int | None, completion: int | None) -> None:
+        if prompt is not None:
+            self.prompt = (self.prompt or 0) + prompt
+        if completion is not None:
+            self.completion = (self.completion or 0) + completion
+
+    def stamp(self, extraction: Extraction) -> Extraction:
+        return extraction.model_copy(update={"prompt_tokens": self.prompt, "completion_tokens": self.completion})
+
+
 class LLMExtractor:
     """Extracts entities and relations with a chat model asked for JSON matching :class:`ExtractionOutput`.
 
@@ -134,11 +152,12 @@ class LLMExtractor:
         self.name = f"llm:{template.name}.v{template.version}:{client.model}"
         self.schema: dict[str, Any] = ExtractionOutput.model_json_schema()
 
-    def _ask(self, messages: list[dict[str, str]]) -> tuple[str, ExtractionOutput | None, str]:
-        """One model call: ``(raw reply, parsed output or None, error or "")``."""
+    def _ask(self, messages: list[dict[str, str]], usage: _Usage) -> tuple[str, ExtractionOutput | None, str]:
+        """One model call: ``(raw reply, parsed output or None, error or "")``; its tokens are added to ``usage``."""
         # The same request as ``ChatModel.chat_json`` (JSON mode constrained by the schema), but keeping
         # the raw reply so that a repair turn can show the model what it wrote.
         result = self.client.chat(messages, json_schema=self.schema, json_mode=True, max_tokens=self.max_tokens)
+        usage.add(result.prompt_tokens, result.completion_tokens)
         try:
             value = json.loads(result.text)
             if not isinstance(value, dict):
@@ -148,14 +167,16 @@ class LLMExtractor:
             return result.text, None, _error_summary(exc)
 
     def extract(self, chunk: Chunk) -> Extraction:
-        """Entities, mentions and facts of one chunk, or an Extraction with ``error`` after failed repairs."""
+        """Entities, mentions and facts of one chunk, or an Extraction with ``error`` after failed repairs; either
+        carries the tokens of every call made for it (repair turns included) when the server reported them."""
         messages = self.render(self.template, text=chunk.text).as_messages()
         attempts = self.max_retries + 1
         last_error = ""
+        usage = _Usage()
         for _attempt in range(attempts):
-            raw, output, last_error = self._ask(messages)
+            raw, output, last_error = self._ask(messages, usage)
             if output is not None:
-                return self.build_extraction(chunk, output)
+                return usage.stamp(self.build_extraction(chunk, output))
             messages = [
                 *messages,
                 {"role": "assistant", "content": raw[:_MAX_ECHO_CHARS]},
@@ -165,10 +186,12 @@ class LLMExtractor:
                     'object with the keys "entities" and "relations" as described, fixing the problem.',
                 },
             ]
-        return Extraction(
-            chunk_id=chunk.id,
-            extractor=self.name,
-            error=f"{self.name}: no valid extraction after {attempts} attempt(s): {last_error}",
+        return usage.stamp(
+            Extraction(
+                chunk_id=chunk.id,
+                extractor=self.name,
+                error=f"{self.name}: no valid extraction after {attempts} attempt(s): {last_error}",
+            )
         )
 
     def build_extraction(self, chunk: Chunk, output: ExtractionOutput) -> Extraction:

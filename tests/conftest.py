@@ -139,3 +139,24 @@ def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BoltServer
     server = start_arcadedb(tmp_path_factory.mktemp("arcadedb"), ("kgtest", "kgpush"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def answer_records(sample_store: Path, embedder, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One real answer record of each gate decision (released, abstained, held for review), made by the answer service
+    over ``sample_store`` with a scripted model (tests/pipelines/ops/answers.py); for the KPI tests."""
+    from core.settings import Settings
+    from pipelines.compose.stores import open_store
+    from tests.pipelines.ops import answers
+
+    store = open_store(Settings(store_dir=sample_store), embedder, create=False)
+    audit = answers.scratch_audit(tmp_path_factory.mktemp("answer-records"))
+    try:
+        return answers.Made(
+            released=answers.released(store, embedder, audit),
+            abstained=answers.abstained(store, embedder, audit),
+            held=answers.held(store, embedder, audit),
+        )
+    finally:
+        audit.close()
+        store.audit.close()

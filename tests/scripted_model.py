@@ -56,8 +56,11 @@ class ScriptedChatModel:
         respond: Callable[[Messages], Any] | None = None,
         max_calls: int | None = None,
         model: str = "scripted",
+        usage: tuple[int, int] | None = None,
     ) -> None:
         self._model = model
+        #: (prompt, completion) tokens every ``chat`` reply reports, as a server's ``usage`` (None: not reported).
+        self._usage = usage
         self._queue: deque[Reply] = deque(replies)
         self._respond = respond
         self._max_calls = max_calls
@@ -113,7 +116,8 @@ class ScriptedChatModel:
         params = {"json_schema": json_schema, "json_mode": json_mode, "max_tokens": max_tokens, "logprobs": logprobs}
         reply = self._next(ScriptedCall("chat", [dict(m) for m in messages], params | {"temperature": temperature}))
         text = reply if isinstance(reply, str) else json.dumps(reply)
-        return ChatResult(text=text, model=self._model)
+        prompt, completion = self._usage or (None, None)
+        return ChatResult(text=text, model=self._model, prompt_tokens=prompt, completion_tokens=completion)
 
     def chat_json(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from core.console import clear_errors
-from pipelines.cli import answer, api_keys, bench, graph, ingest, model, prompts, workflow
+from pipelines.cli import answer, api_keys, bench, graph, ingest, model, prompts, report, workflow
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -18,6 +18,7 @@ ingest.register(app)
 graph.register(app)
 app.add_typer(model.app, name="model")
 app.command("bench")(clear_errors(bench.bench))
+app.command("report")(clear_errors(report.report))
 app.add_typer(workflow.app, name="workflow")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(api_keys.app, name="api")

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.errors import StoreNotFoundError
 from core.settings import GraphSettings, Settings
 from pipelines.compose import lazy
+from pipelines.store.layout import StoreLayout
 from retrieval.base import Embedder
 
 if TYPE_CHECKING:
@@ -46,3 +48,17 @@ def graph_opener(settings: GraphSettings) -> Callable[[Path], GraphStore] | None
 def build_audit(settings: Settings, store: KnowledgeStore) -> AuditStore:
     """The audit store: PostgreSQL (or any SQLAlchemy URL) when ``KGRAG_AUDIT__URL`` is set, else the store's own."""
     return lazy.SqlAuditStore(settings.audit.url) if settings.audit.url else store.audit
+
+
+def open_audit(settings: Settings) -> AuditStore:
+    """The audit store alone (for reports, without opening the snapshot): ``KGRAG_AUDIT__URL``, else the store's
+    ``audit.sqlite``, which must exist (a mistyped ``--store`` is an error, not an empty report)."""
+    if settings.audit.url:
+        return lazy.SqlAuditStore(settings.audit.url)
+    path = StoreLayout(settings.store_dir).audit
+    if not path.is_file():
+        raise StoreNotFoundError(
+            f"no answers recorded in {settings.store_dir} ({path.name} does not exist)",
+            hint="pass the store the API answers from (--store DIR), or set KGRAG_AUDIT__URL",
+        )
+    return lazy.open_audit_store(None, path)

@@ -382,6 +382,8 @@ class Ingestor:
             else:
                 extraction = self.extractor.extract(chunk)
                 report.chunks_extracted += 1
+                report.prompt_tokens += extraction.prompt_tokens or 0
+                report.completion_tokens += extraction.completion_tokens or 0
                 if extraction.error is None:
                     cached[chunk.sha256] = extraction
                     fresh.append((chunk.sha256, extraction))

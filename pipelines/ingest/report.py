@@ -47,6 +47,8 @@ class IngestReport(BaseModel):
     chunks_extracted: int = Field(default=0, description="Chunks sent to the extractor (cache misses).")
     extraction_cache_hits: int = 0
     extraction_failures: int = 0
+    prompt_tokens: int = Field(default=0, description="Prompt tokens of the extractor's model calls (0 offline).")
+    completion_tokens: int = Field(default=0, description="Completion tokens of those calls (cache hits cost none).")
     facts_added: int = 0
     facts_removed: int = 0
     entities_before: int = 0
@@ -69,6 +71,8 @@ class IngestReport(BaseModel):
             f"chunks: {self.chunks_embedded} embedded, {self.chunks_reused} reused, {self.chunks_removed} removed; "
             f"extraction: {self.chunks_extracted} extracted, {self.extraction_cache_hits} from cache, "
             f"{self.extraction_failures} failed",
+            f"model tokens: {self.prompt_tokens} prompt, {self.completion_tokens} completion "
+            f"({self.extractor or 'no'} extractor)",
             f"graph facts: {self.facts_added} added, {self.facts_removed} removed",
             f"snapshot: {self.snapshot_id or '(none)'}"
             + (" (new)" if self.snapshot_id != self.previous_snapshot_id else " (unchanged)"),

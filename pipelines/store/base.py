@@ -103,6 +103,13 @@ class AuditStore(Protocol):
         """Answers newest first, filtered by creation time ``[start, end)`` (ISO UTC), decision and text."""
         ...
 
+    def records(
+        self, *, start: str | None = None, end: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AnswerRecord]:
+        """Whole records newest first (ties by answer id, descending), created in ``[start, end)`` (ISO UTC): a page
+        of them."""
+        ...
+
     def sources(self, answer_id: str) -> list[SourceSnapshot]:
         """The chunks the answer used, as they were when it was given."""
         ...

@@ -127,6 +127,10 @@ class KnowledgeStore:
 
     # ----- snapshots -----
 
+    def published_at(self) -> float | None:
+        """When the open snapshot was published (Unix time, from its manifest), or None when unknown."""
+        return snapshots.published_at(self._directory) if self._directory is not None else None
+
     @staticmethod
     def current_snapshot_id(root: Path) -> str | None:
         """Id of the published snapshot (one ``readlink``): compare with :attr:`snapshot_id` to notice a newer one."""

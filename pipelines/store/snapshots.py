@@ -18,11 +18,13 @@ that dies before the swap leaves ``current`` untouched; its half-built directory
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 
 from pipelines.store.layout import BM25, CHUNKS, CURRENT, GRAPH, MANIFEST, SNAPSHOTS, STATE, VECTORS
@@ -63,6 +65,20 @@ def published_dir(root: Path) -> Path | None:
     if legacy.is_file() and not legacy.is_symlink():
         return Path(root)
     return None
+
+
+def published_at(directory: Path) -> float | None:
+    """When the snapshot in ``directory`` was published, as a Unix time: its manifest's ``created_at`` (written just
+    before the swap), else the manifest file's modification time; None when there is no readable manifest."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+        stamp = manifest.get("created_at") if isinstance(manifest, dict) else None
+        if isinstance(stamp, str):
+            return datetime.fromisoformat(stamp).timestamp()
+        return path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
 
 
 def new_snapshot_id() -> str:

@@ -74,6 +74,11 @@ class SnapshottingAuditStore:
     ) -> list[AnswerSummary]:
         return self.inner.list_answers(start=start, end=end, decision=decision, q=q, limit=limit, offset=offset)
 
+    def records(
+        self, *, start: str | None = None, end: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AnswerRecord]:
+        return self.inner.records(start=start, end=end, limit=limit, offset=offset)
+
     def sources(self, answer_id: str) -> list[SourceSnapshot]:
         return self.inner.sources(answer_id)
 

@@ -35,6 +35,8 @@ _ANSWERS = sa.Table(
     # What ``list_answers(q=...)`` searches: question, answer and citation texts (never the record's JSON keys).
     sa.Column("search_text", sa.Text, nullable=True),
 )
+#: Time order without a sort of the whole table: listings, KPI reports (pages of ``records``), the drift watch's seed.
+_BY_TIME = sa.Index("ix_answers_created_at", _ANSWERS.c.created_at, _ANSWERS.c.answer_id)
 _DOCUMENTS = sa.Table(
     "document_versions",
     _META,
@@ -104,6 +106,7 @@ class SqlAuditStore:
                     dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
             _META.create_all(self._engine)
+            _BY_TIME.create(self._engine, checkfirst=True)  # stores made before the index get it
             self._add_search_text()
         except (OperationalError, ImportError, sa.exc.ArgumentError) as exc:
             raise ConfigurationError(
@@ -225,6 +228,22 @@ class SqlAuditStore:
                 )
             )
         return out
+
+    def records(
+        self, *, start: str | None = None, end: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AnswerRecord]:
+        """Whole records newest first (ties by answer id, descending), created in ``[start, end)`` (ISO UTC): a page
+        of them, read along the time index."""
+        query = sa.select(_ANSWERS.c.record)
+        if start:
+            query = query.where(_ANSWERS.c.created_at >= start)
+        if end:
+            query = query.where(_ANSWERS.c.created_at < end)
+        order = (_ANSWERS.c.created_at.desc(), _ANSWERS.c.answer_id.desc())
+        query = query.order_by(*order).limit(limit).offset(offset)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [AnswerRecord.model_validate_json(raw) for (raw,) in rows]
 
     # ----- snapshots -----
 

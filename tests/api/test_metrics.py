@@ -9,6 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.settings import DEFAULT_GATE_STAGES
+from pipelines.store.layout import StoreLayout
+from pipelines.store.sql_audit import SqliteAuditStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
 from tests.conftest import RunningModelServer
@@ -134,3 +136,17 @@ def test_answers_with_the_tiny_model_are_counted(live_api, sample_store: Path, s
     assert value(scrape, "kgrag_admission_in_flight") == 0 and value(scrape, "kgrag_admission_waiting") == 0
     held = sum(1 for r in records if r["provenance"]["gate"]["decision"] == "review")
     assert value(scrape, "kgrag_review_queue_depth") >= held
+    # retrieval latency by mode, from each answer's workflow trace (the graph-context lookup beside it)
+    retrieve = [t["duration_ms"] / 1000 for r in records for t in r["provenance"]["trace"] if t["step"] == "retrieve"]
+    assert value(scrape, "kgrag_retrieval_duration_seconds_count", mode="hybrid") == len(retrieve) == 2
+    assert value(scrape, "kgrag_retrieval_duration_seconds_sum", mode="hybrid") == pytest.approx(sum(retrieve))
+    assert value(scrape, "kgrag_retrieval_duration_seconds_count", mode="graph_context") == 2
+    # the drift watch: seeded with the store's earlier answers, then these two
+    audit = SqliteAuditStore(StoreLayout(sample_store).audit)
+    stored = audit.count()
+    audit.close()
+    windows = value(scrape, "kgrag_kpi_window_answers", window="current") + value(
+        scrape, "kgrag_kpi_window_answers", window="baseline"
+    )
+    assert windows == min(stored, api.settings.drift.window + api.settings.drift.baseline) >= 2
+    assert 0 <= value(scrape, "kgrag_kpi_current", kpi="release_rate") <= 1

@@ -111,3 +111,6 @@ def test_prometheus_scrapes_the_answer_decisions(  # type: ignore[no-untyped-def
     up = query(prom, 'up{job="kgrag"}')
     assert up and up[0]["value"][1] == "1", "the scrape with the admin key succeeds"
     assert query(prom, 'kgrag_model_breaker_state{state="closed"} == 1'), "the breaker's state is scraped"
+    retrievals = query(prom, 'kgrag_retrieval_duration_seconds_count{mode="hybrid"}')
+    assert retrievals and float(retrievals[0]["value"][1]) == 2, "retrieval latency by mode"
+    assert query(prom, 'kgrag_kpi_current{kpi="release_rate"}'), "the drift watch's KPIs are scraped"

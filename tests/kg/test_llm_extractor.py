@@ -16,6 +16,7 @@ from core.types import Extraction
 from kg.llm_extractor import ExtractionOutput, LLMExtractor, find_mentions, locate_evidence
 from kg.names import entity_id
 from tests.kg.helpers import EXTRACTION_TEMPLATE, load_extraction_template, musique_records, render, single_chunk
+from tests.scripted_model import ScriptedChatModel
 
 MARGA = "Marga Faulstich was born in Weimar in 1915. She had two siblings."
 
@@ -133,6 +134,23 @@ def test_build_extraction_adds_relation_entities_and_spans() -> None:
     }
 
 
+def test_an_extraction_carries_the_tokens_of_every_call_made_for_it() -> None:
+    """A repair turn costs tokens too; a failed extraction still carries what it cost (fast: the model is scripted)."""
+    valid = {"entities": [{"name": "Marga Faulstich", "type": "person"}], "relations": []}
+    repaired = LLMExtractor(
+        ScriptedChatModel(["not json", valid], usage=(300, 40)), load_extraction_template(), render, max_retries=1
+    ).extract(single_chunk("marga#0", MARGA))
+    assert repaired.error is None and (repaired.prompt_tokens, repaired.completion_tokens) == (600, 80)
+    failed = LLMExtractor(
+        ScriptedChatModel(["no", "still no"], usage=(300, 40)), load_extraction_template(), render, max_retries=1
+    ).extract(single_chunk("marga#0", MARGA))
+    assert failed.error and (failed.prompt_tokens, failed.completion_tokens) == (600, 80)
+    unreported = LLMExtractor(ScriptedChatModel([valid]), load_extraction_template(), render).extract(
+        single_chunk("marga#0", MARGA)
+    )
+    assert (unreported.prompt_tokens, unreported.completion_tokens) == (None, None), "no usage: unknown, not 0"
+
+
 def test_unreachable_server_is_not_swallowed() -> None:
     extractor = LLMExtractor(_offline_client(), load_extraction_template(), render, max_retries=2)
     with pytest.raises(ModelUnavailableError, match="not reachable"):
@@ -146,6 +164,7 @@ def test_smol_model_output_ends_well_formed(smol_client: ModelClient) -> None:
     extraction = extractor.extract(single_chunk("musdev-00026#0", text))
     assert extraction.chunk_id == "musdev-00026#0"
     assert extraction.extractor == "llm:extraction.v1:smollm2-135m"
+    assert extraction.prompt_tokens and extraction.completion_tokens, "the server's usage is kept (cost)"
     _assert_well_formed(extraction, text)
     if extraction.error is None:
         assert extraction.entities

@@ -23,6 +23,7 @@ from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.models import prompt_registry
 from pipelines.compose.retrieval import build_retriever
 from pipelines.compose.stores import open_store
+from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.sql_audit import SqliteAuditStore
 from pipelines.workflow.spec import WorkflowSpec, default_workflows_dir
@@ -112,11 +113,13 @@ def service(
     store: KnowledgeStore,
     embedder: Embedder,
     model: ScriptedChatModel,
-    audit: SqliteAuditStore,
+    audit: AuditStore,
     *,
     prompts: Path | None = None,
+    judge: ScriptedChatModel | None = None,
 ) -> AnswerService:
-    """The answer service wired as pipelines.compose.answer wires it, with ``model`` answering."""
+    """The answer service wired as pipelines.compose.answer wires it, with ``model`` answering (and ``judge``
+    judging the claims, by default one that agrees)."""
     settings = Settings(
         store_dir=store.root,
         gate={"stages": JUDGED_STAGES},  # type: ignore[arg-type]
@@ -124,7 +127,7 @@ def service(
     )
     r = settings.retrieval
     # The claim judge agrees with every claim the cheap stages let through: these tests are about the workflow.
-    gate = CascadeGate.from_settings(settings.gate, agreeing_judge(), embedder)
+    gate = CascadeGate.from_settings(settings.gate, judge or agreeing_judge(), embedder)
     assert gate.judge is None and gate.verifier is not None
     return AnswerService(
         retriever=build_retriever(settings, store, embedder),

@@ -43,6 +43,7 @@ def test_no_change_sync_and_delete_load_no_embedder(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     first, modules = kgrag("ingest", str(DATA_DIR), "--store", store)
     assert first["documents_added"] >= 4 and first["chunks_embedded"] > 0
+    assert (first["prompt_tokens"], first["completion_tokens"]) == (0, 0), "the offline extractor costs no tokens"
     assert modules & set(EMBEDDER)  # embedding loads the model: what the next checks would see
 
     same, modules = kgrag("ingest", str(DATA_DIR), "--store", store, "--sync")

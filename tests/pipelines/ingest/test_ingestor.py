@@ -6,10 +6,13 @@ import shutil
 from pathlib import Path
 
 from core.settings import load_settings
+from kg.llm_extractor import LLMExtractor
 from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.stores import open_store
-from pipelines.ingest.ingestor import embedding_text
+from pipelines.ingest.ingestor import Ingestor, embedding_text
 from pipelines.store.knowledge import KnowledgeStore
+from tests.kg.helpers import load_extraction_template, render
+from tests.scripted_model import ScriptedChatModel
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -103,3 +106,26 @@ def test_a_store_past_the_partition_threshold_is_partitioned_and_stays_searchabl
     assert len(by_vector) == counts["chunks"]  # every vector is a live chunk's: the replaced ones were removed
     (added,) = [(vid, c) for vid, c in by_vector.items() if "Biscuit" in c.text]  # the changed document's chunk
     assert vectors.search(embedder.embed([embedding_text(added[1])])[0], 1)[0][0] == added[0]
+
+
+def test_the_llm_extractors_tokens_are_summed_in_the_run_report(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """Cost per ingestion run: every extraction call's tokens (the model is scripted here; the real server's usage
+    is kept by tests/kg/test_llm_extractor.py); cache hits and a no-change run cost none."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("Marga Faulstich was born in Weimar in 1915.", "utf-8")
+    (src / "b.txt").write_text("Amara Okafor founded Northwind Robotics.", "utf-8")
+    (src / "copy-of-a.txt").write_text("Marga Faulstich was born in Weimar in 1915.", "utf-8")
+    reply = {"entities": [{"name": "Weimar", "type": "place"}], "relations": []}
+    model = ScriptedChatModel(respond=lambda _: reply, usage=(250, 30))
+    settings = load_settings(store_dir=tmp_path / "s")
+    store = open_store(settings, embedder, create=True)
+    extractor = LLMExtractor(model, load_extraction_template(), render)
+    report = Ingestor(store, embedder, extractor, settings.chunking).ingest([src])
+    assert report.documents_added == 3 and report.chunks_extracted == len(model.calls) == 2, "the copy hit the cache"
+    assert (report.prompt_tokens, report.completion_tokens) == (500, 60)
+    assert "model tokens: 500 prompt, 60 completion" in "\n".join(report.summary_lines())
+    again = Ingestor(store, embedder, extractor, settings.chunking).ingest([src])
+    assert (again.chunks_extracted, again.prompt_tokens, again.completion_tokens) == (0, 0, 0)
+    offline = ingest(tmp_path / "offline", embedder, [src])[1]
+    assert (offline.prompt_tokens, offline.completion_tokens) == (0, 0)

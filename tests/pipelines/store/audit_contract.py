@@ -121,6 +121,17 @@ class AuditStoreContract:
             0,
         )
 
+    def test_records_are_whole_newest_first_paged_and_filtered_by_time(self, store: AuditStore) -> None:
+        saved = [record(f"p{i}", f"2026-02-0{i}T10:00:00+00:00") for i in range(1, 6)]
+        for r in saved:
+            store.save(r)
+        assert store.records(limit=100) == saved[::-1], "whole records, newest first"
+        assert [r.answer_id for r in store.records(limit=2)] == ["p5", "p4"]
+        assert [r.answer_id for r in store.records(limit=2, offset=2)] == ["p3", "p2"]
+        window = store.records(start="2026-02-02T00:00:00+00:00", end="2026-02-04T10:00:00+00:00")
+        assert [r.answer_id for r in window] == ["p3", "p2"], "[start, end): the end is excluded"
+        assert store.records(start="2027-01-01T00:00:00+00:00") == []
+
     def test_search_matches_texts_never_key_names_and_its_specials_are_literal(self, store: AuditStore) -> None:
         answers = {
             "k1": "Plain answer.",

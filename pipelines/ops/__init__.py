@@ -1,0 +1,1 @@
+"""Operations: answer KPIs, their drift against a baseline window, and the KPI report over a period."""
