@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -34,7 +34,6 @@ from pipelines.ingest.progress import NoProgress, ProgressReporter
 from retrieval.base import Embedder
 
 if TYPE_CHECKING:
-    from evals.bench.harness import BenchQuestion
     from pipelines.store.knowledge import KnowledgeStore
 
 DEFAULT = "default"
@@ -44,6 +43,19 @@ STAGES: dict[str, tuple[str, ...]] = {
     "generation": ("generate", "generate_strict"),
     "gate": ("gate", "gate_strict"),
 }
+
+
+class Question(Protocol):
+    """A benchmark question with its gold answers (:class:`evals.bench.harness.BenchQuestion`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def question(self) -> str: ...
+
+    @property
+    def answers(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -173,7 +185,7 @@ def summarise(rows: Sequence[dict[str, Any]], resamples: int) -> dict[str, Any]:
 
 
 def run_answer_benchmark(
-    questions: Sequence[BenchQuestion],
+    questions: Sequence[Question],
     store: KnowledgeStore,
     embedder: Embedder,
     variants: Sequence[Variant],

@@ -42,7 +42,10 @@ def test_a_pronoun_opening_brings_the_sentence_before_it() -> None:
     assert shown(SONG, spans)[-1] == "At the time, Audrey Williams was pregnant."
     (spans,) = selector.select("When was it recorded in December?", [hit("s", SONG)])
     # "It was recorded..." opens with a pronoun: its antecedent sentence (the first) is there anyway.
-    assert shown(SONG, spans) == ["Dear Brother is a song recorded by Hank Williams.", "It was recorded in December 1948."]
+    assert shown(SONG, spans) == [
+        "Dear Brother is a song recorded by Hank Williams.",
+        "It was recorded in December 1948.",
+    ]
 
 
 def test_a_graph_fact_and_a_bridge_to_another_passage_raise_a_sentence() -> None:
