@@ -165,6 +165,7 @@ class ExtractionSettings(BaseModel):
 
 #: The answer gate's cascade stages, in the order they run.
 GateStageName = Literal[
+    "restates_question",
     "citation_coverage",
     "quoted_spans",
     "support_similarity",

@@ -142,13 +142,15 @@ class ScriptedChatModel:
 
 
 def agreeing_judge() -> ScriptedChatModel:
-    """A claim judge that finds every claim entailed and every answer relevant (it copies the answer's first words):
-    for tests of the workflow around a release, where what a real judge decides is not the point."""
+    """A claim judge that finds every claim entailed, and answers every question with its first evidence sentence
+    (what a draft quoting that sentence says): for tests of the workflow around a release, where what a real judge
+    decides is not the point."""
 
     def respond(messages: Messages) -> dict[str, str]:
         user = next(m["content"] for m in messages if m["role"] == "user")
-        if "\nText: " in user:
-            return {"answer": " ".join(user.split("\nText: ", 1)[1].split()[:3])}
+        if "\nClaim: " not in user:
+            first = next((line[2:] for line in user.splitlines() if line.startswith("- ")), "none")
+            return {"answer": first}
         return {"verdict": "entailed"}
 
     return ScriptedChatModel(respond=respond, model="agreeing-judge")

@@ -85,7 +85,7 @@ class Verdict:
     label: VerdictLabel
     probability: float | None = None
     cached: bool = False
-    #: What the judge wrote besides the label (relevance: the words of the answer that answer the question).
+    #: What the judge wrote besides the label (relevance: the words of the evidence that answer the question).
     text: str | None = None
 
 
@@ -99,7 +99,8 @@ class ClaimJudge(Protocol):
 
     def entailment(self, question: str, claim: str, evidence: Sequence[str]) -> Verdict: ...
 
-    def relevance(self, question: str, answer: str) -> Verdict:
-        """``entailed`` when the answer gives what the question asks (``text``: the words that do), ``not_found``
-        otherwise."""
+    def relevance(self, question: str, answer: str, evidence: Sequence[str]) -> Verdict:
+        """The question-answer verdict: the judge answers ``question`` from ``evidence`` alone (``text``: the words
+        it copied); ``entailed`` when the answer says them, ``contradicted`` when the evidence answers something the
+        answer does not say, ``not_found`` when the evidence does not answer the question."""
         ...

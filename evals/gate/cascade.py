@@ -32,6 +32,7 @@ from evals.gate.checks.lexical_support import LexicalSupportCheck
 from evals.gate.checks.numbers import NumbersCheck
 from evals.gate.checks.polarity import PolarityCheck
 from evals.gate.checks.quoted_spans import QuotedSpansCheck
+from evals.gate.checks.restates_question import RestatesQuestionCheck
 from evals.gate.checks.support_similarity import SupportSimilarityCheck
 from evals.gate.evidence import repair_citations
 from evals.gate.ragas_gate import RagasGate, is_abstention, strip_citations
@@ -120,6 +121,8 @@ class CascadeGate:
         judges (Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient`)."""
         stages = set(settings.stages)
         checks: list[GateCheck] = []
+        if "restates_question" in stages:
+            checks.append(RestatesQuestionCheck())
         if "citation_coverage" in stages:
             checks.append(
                 CitationCoverageCheck(settings.citation_coverage_fail_below, settings.citation_coverage_pass_at)

@@ -38,12 +38,15 @@ ENTAILMENT_INSTRUCTION = (
     "swapped roles). "
     "not_found: the evidence does not say."
 )
-#: Relevance as extraction: a yes/no "does it answer?" from a 1.5B model says yes to any on-topic sentence, while
-#: asking it to copy the words that answer the question gives "none" for a sentence that does not.
+#: The question-answer verdict as extraction: the judge answers the question from the evidence sentences alone
+#: (copying their words), and the answer must say what it copied. A yes/no "does it answer?" from a 1.5B model says
+#: yes to any on-topic sentence, and an answer that names the question's own entity reads as "entailed" when judged
+#: as a claim; reading only the cited sentences, the judge copies the right answer far more often than the draft
+#: (which read every passage) named it, so a wrong or off-topic answer disagrees with it.
 RELEVANCE_INSTRUCTION = (
-    "Answer the question from the text only. Copy the few words of the text (never of the question) that answer "
-    "it: the kind of thing the question asks for (a person, a song, a date...). If the text does not answer it, "
-    "write none."
+    "Answer the question from the evidence only. Copy the few words of the evidence that answer it: the kind of "
+    "thing the question asks for (a person, a song, a date...), never a name the question already gives. If the "
+    "evidence does not answer it, write none."
 )
 _ENTAILMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -58,7 +61,7 @@ _RELEVANCE_SCHEMA: dict[str, Any] = {
 #: What the relevance judge writes when the text does not answer the question.
 NONE = "none"
 _INSTRUCTIONS = (ENTAILMENT_INSTRUCTION + RELEVANCE_INSTRUCTION).encode()
-PROMPT_VERSION = "claim-nli-3:" + hashlib.sha256(_INSTRUCTIONS).hexdigest()[:8]
+PROMPT_VERSION = "claim-nli-4:" + hashlib.sha256(_INSTRUCTIONS).hexdigest()[:8]
 
 
 def label_probability(
@@ -117,19 +120,22 @@ class LlmClaimJudge:
         user = f"Evidence:\n{lines}\nQuestion: {question.strip()}\nClaim: {claim.strip()}"
         return self._ask("entailment", ENTAILMENT_INSTRUCTION, user, _ENTAILMENT_SCHEMA, LABELS)
 
-    def relevance(self, question: str, answer: str) -> Verdict:
-        user = f"Question: {question.strip()}\nText: {answer.strip()}"
+    def relevance(self, question: str, answer: str, evidence: Sequence[str]) -> Verdict:
+        lines = "\n".join(f"- {' '.join(s.split())}" for s in evidence)
+        user = f"Evidence:\n{lines}\nQuestion: {question.strip()}"
         key = self._key("relevance", user)
         hit = self._hit(key)
-        if hit is not None:
-            return hit
-        result = self._call(RELEVANCE_INSTRUCTION, user, _RELEVANCE_SCHEMA, lambda text: self._field(text, "answer"))
-        extracted = self._field(result.text, "answer").strip()
-        none = label_probability(result.logprobs, (NONE, ""), NONE, field="answer")
-        found = bool(extracted) and extracted.casefold().strip(" .") != NONE and _in(extracted, answer)
-        verdict = Verdict("entailed" if found else "not_found", None if none is None else round(1.0 - none, 4))
-        verdict = Verdict(verdict.label, verdict.probability, text=extracted)
-        return self._store(key, verdict)
+        if hit is None:
+            result = self._call(RELEVANCE_INSTRUCTION, user, _RELEVANCE_SCHEMA, lambda t: self._field(t, "answer"))
+            extracted = self._field(result.text, "answer").strip()
+            none = label_probability(result.logprobs, (NONE, ""), NONE, field="answer")
+            hit = self._store(key, Verdict("not_found", None if none is None else round(1.0 - none, 4), text=extracted))
+        extracted = (hit.text or "").strip()
+        if not extracted or extracted.casefold().strip(" .") == NONE:
+            label: VerdictLabel = "not_found"
+        else:
+            label = "entailed" if agrees(extracted, answer) else "contradicted"
+        return Verdict(label, hit.probability, cached=hit.cached, text=extracted)
 
     def _ask(self, kind: str, instruction: str, user: str, schema: dict[str, Any], labels: Sequence[str]) -> Verdict:
         key = self._key(kind, user)
@@ -201,6 +207,14 @@ class LlmClaimJudge:
         return raw
 
 
-def _in(extracted: str, answer: str) -> bool:
-    """Whether the judge's copied words are (nearly) in the answer: a copy, not an answer of its own."""
-    return fuzz.partial_ratio(extracted.casefold(), answer.casefold()) >= 85
+def agrees(extracted: str, answer: str) -> bool:
+    """Whether the answer says what the judge copied from the evidence: the copied words are (nearly) in the answer,
+    or the answer is (nearly) in them and most of them (``Disney`` for ``Walt Disney Pictures``; not ``Cooper
+    Firearms`` for a whole copied sentence that merely names it)."""
+    copied, said = " ".join(extracted.casefold().split()), " ".join(answer.casefold().split())
+    if not copied or not said or fuzz.partial_ratio(copied, said) < 85:
+        return False
+    if len(copied) <= len(said):
+        return True
+    words, answer_words = len(copied.split()), len(said.split())
+    return words <= max(2 * answer_words, answer_words + 3)

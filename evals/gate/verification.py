@@ -4,6 +4,11 @@ Release needs positive evidence: every claim ``entailed`` (with the judge's prob
 where it gives logprobs) and the answer judged to address the question. A claim ``contradicted`` or ``not_found``
 abstains the answer, naming the claim; a judge that cannot answer sends it to review (``gate_error``), never to
 release. Judging stops at the first claim that fails: the remaining claims are recorded as not judged.
+
+Relevance is the question-answer verdict: the judge answers the question from the claims' evidence sentences
+alone, and the answer must say what it found. A short claim (an entity alone, fewer than ``SHORT_CLAIM_WORDS``
+words) is judged by that verdict instead of an entailment call: ``entailed`` when the evidence answers the question
+with it, ``contradicted`` when the evidence answers something else, ``not_found`` when it does not answer.
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ConfigurationError
-from core.types import ClaimVerdict, EvidenceSpan, GateDecision, GateStageRecord
-from evals.gate.base import CheckInput, ClaimJudge
+from core.types import ClaimVerdict, EvidenceSpan, GateDecision, GateStageRecord, VerdictLabel
+from evals.gate.base import CheckInput, Claim, ClaimJudge
 from evals.gate.evidence import SHORT_CLAIM_WORDS, Repair, Sentence, select_evidence, sentences_of
 
 ENTAILMENT = "entailment"
@@ -70,68 +75,103 @@ class ClaimVerifier:
         out = Verification()
         repaired = {r.claim: r for r in repairs}
         sentences = sentences_of(item.contexts)
+        evidence = [select_evidence(c, item.question, sentences, self.evidence_sentences) for c in item.claims]
+        # A short claim (an entity alone) means nothing without its question: with the relevance stage on, its
+        # verdict is the question-answer verdict (does its evidence answer the question with it?).
+        by_answer = [self.relevance and len(c.text.split()) < SHORT_CLAIM_WORDS for c in item.claims]
+        verdicts: dict[int, ClaimVerdict] = {}
         started = time.perf_counter()
         for index, claim in enumerate(item.claims):
-            evidence = select_evidence(claim, item.question, sentences, self.evidence_sentences)
-            repair = repaired.get(index)
+            if by_answer[index]:
+                continue
             try:
-                verdict = self.judge.entailment(item.question, claim.text, [s.text for s in evidence])
+                verdict = self.judge.entailment(item.question, claim.text, [s.text for s in evidence[index]])
             except Exception as exc:  # a judge that cannot answer must not release the answer
                 out.stages.append(self._error(ENTAILMENT, started, exc))
                 return self._review(out, f"gate_error: {ENTAILMENT}: {type(exc).__name__}: {exc}")
             label = verdict.label
             weak = label == "entailed" and verdict.probability is not None and verdict.probability < self.entailed_at
-            out.claims.append(
-                ClaimVerdict(
-                    claim=claim.text,
-                    cited=list(repair.cited if repair else claim.cited),
-                    judged_against=list(claim.cited),
-                    repair=repair.detail if repair else None,
-                    verdict="not_found" if weak else label,
-                    probability=verdict.probability,
-                    decided_by=ENTAILMENT,
-                    detail=f"p(entailed) {verdict.probability:.2f} < {self.entailed_at:.2f}" if weak else "",
-                    cached=verdict.cached,
-                    evidence=spans(evidence),
-                )
+            verdicts[index] = self._verdict(
+                claim,
+                repaired.get(index),
+                "not_found" if weak else label,
+                verdict.probability,
+                ENTAILMENT,
+                evidence[index],
+                cached=verdict.cached,
+                detail=f"p(entailed) {verdict.probability:.2f} < {self.entailed_at:.2f}" if weak else "",
             )
             if label != "entailed" or weak:
-                shown = out.claims[-1].verdict.replace("_", " ")
-                rest = len(item.claims) - index - 1
+                out.claims = [verdicts[i] for i in sorted(verdicts)]
+                shown = verdicts[index].verdict.replace("_", " ")
+                rest = sum(1 for i in range(index + 1, len(item.claims)) if not by_answer[i]) + sum(by_answer)
                 detail = f"claim {index + 1} {shown}: {claim.text[:120]!r}" + (
-                    f"; {rest} later claim(s) not judged" if rest else ""
+                    f"; {rest} other claim(s) not judged" if rest else ""
                 )
                 out.stages.append(self._stage(ENTAILMENT, "fail", started, out.claims, detail))
                 out.stages.append(GateStageRecord(name=RELEVANCE, outcome="skipped", detail=f"{ENTAILMENT} failed"))
                 out.decision, out.reason = "abstained", f"{ENTAILMENT}: {detail}"
                 return out
-        entailed = f"{len(out.claims)} claim(s) entailed by their evidence"
-        out.stages.append(self._stage(ENTAILMENT, "pass", started, out.claims, entailed))
+        judged = [verdicts[i] for i in sorted(verdicts)]
+        if judged:
+            detail = f"{len(judged)} claim(s) entailed by their evidence"
+            out.stages.append(self._stage(ENTAILMENT, "pass", started, judged, detail))
+        else:
+            out.stages.append(
+                GateStageRecord(
+                    name=ENTAILMENT, outcome="skipped", detail="short answers: judged by the question-answer verdict"
+                )
+            )
+        out.claims = judged
         if not self.relevance:
             return out
-        if all(len(c.text.split()) < SHORT_CLAIM_WORDS for c in item.claims):
-            # A short answer (an entity alone) was judged together with its question: that verdict already says
-            # the evidence gives it as the answer to this question.
-            out.relevant = True
-            out.stages.append(
-                GateStageRecord(name=RELEVANCE, outcome="skipped", detail="a short answer, judged with its question")
-            )
-            return out
+        return self._answers(out, item, repaired, answer_text, evidence, by_answer, verdicts)
+
+    def _answers(
+        self,
+        out: Verification,
+        item: CheckInput,
+        repaired: dict[int, Repair],
+        answer_text: str,
+        evidence: Sequence[Sequence[Sentence]],
+        by_answer: Sequence[bool],
+        verdicts: dict[int, ClaimVerdict],
+    ) -> Verification:
+        """The question-answer verdict over the claims' evidence sentences; it also decides the short claims."""
         started = time.perf_counter()
+        pooled = sorted({s for found in evidence for s in found}, key=lambda s: (s.passage, s.start))
         try:
-            verdict = self.judge.relevance(item.question, answer_text)
+            verdict = self.judge.relevance(item.question, answer_text, [s.text for s in pooled])
         except Exception as exc:
             out.stages.append(self._error(RELEVANCE, started, exc))
             return self._review(out, f"gate_error: {RELEVANCE}: {type(exc).__name__}: {exc}")
         p = verdict.probability
         out.relevant = verdict.label == "entailed" and (p is None or p >= self.relevant_at)
+        for index, claim in enumerate(item.claims):
+            if by_answer[index]:
+                label = verdict.label if verdict.label != "entailed" or out.relevant else "not_found"
+                verdicts[index] = self._verdict(
+                    claim,
+                    repaired.get(index),
+                    label,
+                    p,
+                    RELEVANCE,
+                    evidence[index],
+                    cached=verdict.cached,
+                    detail=f"the evidence answers {verdict.text!r}" if verdict.text else "",
+                )
+        out.claims = [verdicts[i] for i in sorted(verdicts)]
         scores = {"relevance": p} if p is not None else {}
+        copied = f" {verdict.text!r}" if verdict.text and verdict.label != "not_found" else ""
         if not out.relevant:
-            detail = "the answer does not address the question" + (f" (p {p:.2f})" if p is not None else "")
+            why = {
+                "not_found": "the cited evidence does not answer the question",
+                "contradicted": f"the cited evidence answers{copied}, which the answer does not say",
+            }.get(verdict.label, f"p {p:.2f} < {self.relevant_at:.2f}" if p is not None else "not relevant")
             out.stages.append(
-                GateStageRecord(name=RELEVANCE, outcome="fail", scores=scores, duration_ms=_ms(started), detail=detail)
+                GateStageRecord(name=RELEVANCE, outcome="fail", scores=scores, duration_ms=_ms(started), detail=why)
             )
-            out.decision, out.reason = "abstained", f"{RELEVANCE}: {detail}"
+            out.decision, out.reason = "abstained", f"{RELEVANCE}: {why}"
             return out
         out.stages.append(
             GateStageRecord(
@@ -139,10 +179,35 @@ class ClaimVerifier:
                 outcome="pass",
                 scores=scores,
                 duration_ms=_ms(started),
-                detail=f"answers the question with {verdict.text!r}" if verdict.text else "answers the question",
+                detail=f"the cited evidence answers{copied}, as the answer says",
             )
         )
         return out
+
+    def _verdict(
+        self,
+        claim: Claim,
+        repair: Repair | None,
+        label: VerdictLabel,
+        probability: float | None,
+        decided_by: str,
+        evidence: Sequence[Sentence],
+        *,
+        cached: bool,
+        detail: str,
+    ) -> ClaimVerdict:
+        return ClaimVerdict(
+            claim=claim.text,
+            cited=list(repair.cited if repair else claim.cited),
+            judged_against=list(claim.cited),
+            repair=repair.detail if repair else None,
+            verdict=label,
+            probability=probability,
+            decided_by=decided_by,
+            detail=detail,
+            cached=cached,
+            evidence=spans(evidence),
+        )
 
     @staticmethod
     def _stage(name: str, outcome: str, started: float, claims: Sequence[ClaimVerdict], detail: str) -> GateStageRecord:

@@ -235,6 +235,7 @@ class _Judge:
     def __init__(self, labels: dict[str, VerdictLabel], relevant: bool = True, fail: Exception | None = None) -> None:
         self.labels, self.relevant, self.fail = labels, relevant, fail
         self.claims: list[tuple[str, list[str]]] = []
+        self.asked: list[list[str]] = []  # the evidence of each question-answer verdict
 
     def entailment(self, question: str, claim: str, evidence: Sequence[str]) -> Verdict:
         if self.fail is not None:
@@ -242,8 +243,9 @@ class _Judge:
         self.claims.append((claim, list(evidence)))
         return Verdict(next((v for k, v in self.labels.items() if k in claim), "entailed"), 0.9)
 
-    def relevance(self, question: str, answer: str) -> Verdict:
-        return Verdict("entailed" if self.relevant else "not_found", 0.8 if self.relevant else 0.1, text="Warsaw")
+    def relevance(self, question: str, answer: str, evidence: Sequence[str]) -> Verdict:
+        self.asked.append(list(evidence))
+        return Verdict("entailed", 0.8, text="Warsaw") if self.relevant else Verdict("contradicted", 0.9, text="Paris")
 
 
 def _cascade(embedder, judge: _Judge) -> CascadeGate:  # type: ignore[no-untyped-def]
@@ -268,6 +270,31 @@ def test_release_needs_every_claim_entailed_and_the_answer_relevant(embedder) ->
     assert outcomes(contradicted)["relevance"] == "skipped"
     off_topic = _cascade(embedder, _Judge({}, relevant=False)).evaluate(QUESTION, FAITHFUL, CONTEXTS)
     assert off_topic.decision == "abstained" and off_topic.reason.startswith("relevance")
+    assert "'Paris'" in off_topic.reason, "names what the evidence answers instead"
+    assert judge.asked and any("Warsaw" in e for e in judge.asked[0]), "asked over the claims' evidence sentences"
+
+
+def test_a_short_answer_is_judged_by_the_question_answer_verdict(embedder) -> None:  # type: ignore[no-untyped-def]
+    judge = _Judge({})
+    record = _cascade(embedder, judge).evaluate(QUESTION, "Warsaw [2].", CONTEXTS)
+    assert record.decision == "released", record.reason
+    assert judge.claims == [], "no entailment call for an entity alone"
+    (claim,) = record.claims
+    assert (claim.verdict, claim.decided_by) == ("entailed", "relevance") and claim.evidence
+    assert outcomes(record)["entailment"] == "skipped"
+    # A wrong entity of the passage (the cheap stages left out: they would not see it) is held by the verdict.
+    wrong = CascadeGate([], ClaimVerifier(_Judge({}, relevant=False))).evaluate(QUESTION, "Physics [2].", CONTEXTS)
+    assert wrong.decision == "abstained" and [c.verdict for c in wrong.claims] == ["contradicted"]
+
+
+def test_an_answer_that_only_restates_the_question_fails_fast(embedder) -> None:  # type: ignore[no-untyped-def]
+    judge = _Judge({})
+    record = _cascade(embedder, judge).evaluate(QUESTION, "Marie Curie [2].", CONTEXTS)
+    assert record.decision == "abstained" and record.reason.startswith("restates_question")
+    assert judge.claims == [] and judge.asked == [], "failed before any judge call"
+    # A choice question offers its answer: naming one option is not restating it.
+    choice = _cascade(embedder, judge).evaluate("Was Curie born in Warsaw or Paris?", "Warsaw [2].", CONTEXTS)
+    assert outcomes(choice)["restates_question"] == "pass" and choice.decision == "released", choice.reason
 
 
 def test_a_repaired_citation_is_judged_against_the_right_passage_and_recorded(embedder) -> None:  # type: ignore[no-untyped-def]
@@ -283,7 +310,7 @@ def test_a_repaired_citation_is_judged_against_the_right_passage_and_recorded(em
 def test_a_judge_that_fails_sends_the_answer_to_review(embedder) -> None:  # type: ignore[no-untyped-def]
     port = closed_port()
     gate = build_gate(GateSettings(retries=1, timeout_s=10), client_at(port), embedder)
-    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
+    record = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
     assert record.decision == "review", record
     stage = next(s for s in record.stages if s.name == "entailment")
     assert stage.outcome == "error" and f"127.0.0.1:{port}" in stage.detail
@@ -295,7 +322,7 @@ def test_a_judge_that_fails_sends_the_answer_to_review(embedder) -> None:  # typ
 def test_judge_that_never_answers_times_out_then_review(embedder, listening_port: socket.socket) -> None:  # type: ignore[no-untyped-def]
     client = client_at(listening_port.getsockname()[1], timeout_s=30)
     gate = build_gate(GateSettings(retries=1, timeout_s=0.5), client, embedder)
-    record = gate.evaluate(QUESTION, PARAPHRASE, CONTEXTS)
+    record = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
     assert record.decision == "review" and record.reason.startswith("gate_error: entailment")
     assert next(s for s in record.stages if s.name == "entailment").duration_ms < 10_000
 

@@ -54,15 +54,19 @@ def test_a_judge_that_returns_no_label_is_retried_then_an_error() -> None:
     model.assert_finished()
 
 
-def test_relevance_is_the_judge_copying_the_words_that_answer() -> None:
+def test_relevance_is_the_judge_answering_from_the_evidence_and_the_answer_saying_it() -> None:
     answer = "Marie Curie was born in Warsaw, Poland."
     model = ScriptedChatModel([{"answer": "Warsaw, Poland"}, {"answer": "none"}, {"answer": "Paris"}])
     judge = LlmClaimJudge(model)
-    copied = judge.relevance(QUESTION, answer)
+    copied = judge.relevance(QUESTION, answer, EVIDENCE)
     assert copied.label == "entailed" and copied.text == "Warsaw, Poland"
-    assert judge.relevance(QUESTION, "Marie Curie was a chemist.").label == "not_found"
-    # Words the answer does not hold are the judge answering on its own, not the answer answering.
-    assert judge.relevance("Where did Curie die?", answer).label == "not_found"
+    assert judge.relevance("Who was her teacher?", answer, EVIDENCE).label == "not_found"
+    # The evidence answers something the answer does not say: the answer answers another question, or wrongly.
+    other = judge.relevance("Where did Curie die?", answer, EVIDENCE)
+    assert other.label == "contradicted" and other.text == "Paris"
+    # The same question over the same evidence is asked once; any answer is compared with it.
+    assert judge.relevance(QUESTION, "Warsaw", EVIDENCE).label == "entailed"
+    assert judge.relevance(QUESTION, "Krakow", EVIDENCE).label == "contradicted"
     model.assert_finished()
 
 
@@ -75,5 +79,20 @@ def test_the_qwen_judge_tells_entailed_from_negated_and_swapped_claims(qwen_clie
     assert right.label == "entailed" and right.probability is not None and right.probability > 0.5, right
     assert negated.label != "entailed", negated
     assert swapped.label != "entailed", swapped
-    assert judge.relevance(QUESTION, "Marie Curie was born in Warsaw.").label == "entailed"
-    assert judge.relevance(QUESTION, "Marie Curie won the Nobel Prize in Physics in 1903.").label == "not_found"
+    assert judge.relevance(QUESTION, "Marie Curie was born in Warsaw.", EVIDENCE).label == "entailed"
+    assert judge.relevance(QUESTION, "Marie Curie was born in Vienna.", EVIDENCE).label == "contradicted"
+    assert judge.relevance("Who was her doctoral advisor?", "Gabriel Lippmann", EVIDENCE).label != "entailed"
+
+
+def test_agreement_is_the_copied_words_in_the_answer_or_the_answer_most_of_them() -> None:
+    from evals.gate.verdicts import agrees
+
+    assert agrees("Walt Disney Pictures", "Walt Disney Pictures [1]")
+    assert agrees("Hank Williams, Jr.", "Hank Williams Jr.")
+    assert agrees("Walt Disney Pictures", "Disney")  # the answer is most of what was copied
+    assert agrees("1990", "Cooper Firearms of Montana was founded in 1990.")
+    assert not agrees("Kimber Manufacturing", "Cooper Firearms of Montana")
+    assert not agrees("a demon", "Lilu")
+    sentence = "Cooper Firearms of Montana was founded in 1990 by Dan Cooper and two former Kimber employees"
+    assert not agrees(sentence, "Cooper Firearms of Montana"), "a whole copied sentence merely names it"
+    assert not agrees("", "anything") and not agrees("none", "")
