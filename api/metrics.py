@@ -75,9 +75,10 @@ class _LiveGauges(Collector):
 
 
 class ApiMetrics:
-    """The API's metric families, in :attr:`registry`."""
+    """The API's metric families, in :attr:`registry`; with ``enabled`` false nothing is counted."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -128,11 +129,15 @@ class ApiMetrics:
         self.registry.register(_LiveGauges(sources))
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if not self.enabled:
+            return
         self.requests.labels(method, route, str(status)).inc()
         self.request_seconds.labels(method, route).observe(seconds)
 
     def answer(self, record: AnswerRecord) -> None:
         """Count one answer: its decision and prompt version, its gate stages, its tokens."""
+        if not self.enabled:
+            return
         p = record.provenance
         self.answers.labels(p.gate.decision, p.prompt.name, str(p.prompt.version)).inc()
         for stage in p.gate.stages:
@@ -146,6 +151,8 @@ class ApiMetrics:
     def model_call(
         self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
     ) -> None:
+        if not self.enabled:
+            return
         self.model_calls.labels(outcome).inc()
         self.model_seconds.labels(outcome).observe(seconds)
         if prompt_tokens:
