@@ -13,11 +13,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from core.types import AnswerRecord
 from tests.api.conftest import closed_port_url, settings_for
+from tests.api.keys import ADMIN, bearer
+from tests.api.test_documents_api import admin_settings, store_copy, wait_job
 from tests.conftest import RunningModelServer
 from tests.spans import children, ended, memory_tracing, named, one, tree
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
+H = bearer(ADMIN)
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -112,6 +115,21 @@ def test_a_chat_turn_is_traced_from_its_rewrite(live_api, sample_store: Path) ->
     assert rewrite.name == "chat m" and rewrite.attributes["gen_ai.request.max_tokens"] == 96
     assert rewrite.attributes["error.type"] == "ModelUnavailableError"
     assert response.headers["traceparent"].split("-")[1] == hex_trace(server)
+
+
+def test_a_document_job_is_an_ingestion_run_span(live_api, sample_store: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tracing, exporter = memory_tracing()
+    api = live_api(admin_settings(store_copy(sample_store, tmp_path), tmp_path), tracing)
+    document = {"id": "faq/parking", "title": "Parking", "text": "Bays 1-9 are for visitors. Staff park in bays 10-40."}
+    accepted = api.client.post("/v1/documents", json={"documents": [document]}, headers=H)
+    assert accepted.status_code == 202, accepted.text
+    job = wait_job(api.client, accepted.headers["location"])
+    assert job["status"] == "succeeded", job
+    run = one(ended(exporter, "kgrag ingest"), "kgrag ingest")
+    assert run.parent is None, "a job runs in the background: a trace of its own"
+    assert run.attributes["kgrag.ingest.documents_added"] == 1 and run.attributes["kgrag.ingest.status"] == "ok"
+    stages = {s.name for s in children(exporter.get_finished_spans(), run)}
+    assert {"ingest.parse", "ingest.embed", "ingest.extract", "ingest.save"} <= stages
 
 
 @pytest.mark.integration

@@ -236,22 +236,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60, help="answers per app, alternating")
     parser.add_argument("--warmup", type=int, default=3, help="answers per app before timing")
     parser.add_argument("--store", type=Path, default=None, help="a store to reuse (default: data/ in a temp dir)")
+    parser.add_argument(
+        "--on",
+        choices=("both", "tracing", "metrics", "none"),
+        default="both",
+        help="what the 'on' server turns on (none: both servers alike, the noise floor)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         store = ingested(args.store or Path(tmp) / "store")
         model, sink = StubModel(), OtlpSink()
         common = {"KGRAG_LLM_BASE_URL": model.url, "KGRAG_LLM_MODEL": "stub"}
-        envs = {
-            "off": common | {"KGRAG_API__METRICS_ENABLED": "false", "KGRAG_TRACING__EXPORTER": "none"},
-            "on": common
-            | {
-                "KGRAG_TRACING__EXPORTER": "otlp",
-                "KGRAG_TRACING__ENDPOINT": sink.url,
-                "KGRAG_TRACING__SERVICE_NAME": "bench",
-                "KGRAG_API__METRICS_PUBLIC_ON_LOOPBACK": "true",
-            },
+        tracing = {
+            "KGRAG_TRACING__EXPORTER": "otlp",
+            "KGRAG_TRACING__ENDPOINT": sink.url,
+            "KGRAG_TRACING__SERVICE_NAME": "bench",
         }
+        metrics = {"KGRAG_API__METRICS_ENABLED": "true", "KGRAG_API__METRICS_PUBLIC_ON_LOOPBACK": "true"}
+        off = {"KGRAG_API__METRICS_ENABLED": "false", "KGRAG_TRACING__EXPORTER": "none"}
+        chosen = {"both": off | tracing | metrics, "tracing": off | tracing, "metrics": off | metrics, "none": off}
+        envs = {"off": common | off, "on": common | chosen[args.on]}
         times: dict[str, list[float]] = {"off": [], "on": []}
         cpu: dict[str, float] = {"off": 0.0, "on": 0.0}
         decisions: dict[str, set[str]] = {"off": set(), "on": set()}
@@ -273,7 +278,7 @@ def main() -> None:
                     if i >= args.warmup:
                         times[mode].append(took)
                         cpu[mode] += used
-            scraped = on_client.get("/metrics").text
+            scraped = on_client.get("/metrics").text if args.on in ("both", "metrics") else ""
         model_calls, model_s = model.calls, model.busy_s
         model.close()
         sink.close()
@@ -281,6 +286,7 @@ def main() -> None:
     answers = 2 * (args.warmup + args.rounds)
     p50 = {m: statistics.median(t) * 1000 for m, t in times.items()}
     result = {
+        "on": args.on,
         "rounds": args.rounds,
         "p50_ms": {m: round(v, 2) for m, v in p50.items()},
         "p95_ms": {m: round(percentile(t, 95) * 1000, 2) for m, t in times.items()},
