@@ -14,6 +14,7 @@ the workers.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import time
 from collections import deque
@@ -201,7 +202,8 @@ class AdmissionQueue:
         """Wait for a slot, run ``work`` on a worker thread, return its result; raise at the deadline (503) while the
         worker finishes its current step and then frees the slot."""
         ticket = await self.acquire(deadline)
-        future = asyncio.get_running_loop().run_in_executor(self.executor, work)
+        # The worker runs in the request's context (its span is the parent of the answer's spans).
+        future = asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, work)
 
         def done(f: asyncio.Future[T]) -> None:
             exc = None if f.cancelled() else f.exception()

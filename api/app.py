@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, Field
@@ -25,6 +26,7 @@ from api.requestid import RequestId
 from api.reviews import build_router as review_routes
 from api.shutdown import install_shutdown_hook
 from api.state import AppState, build_state, seed_drift
+from api.tracing import RequestTracing
 from api.ui import build_router as ui_routes
 from core.errors import KgragError
 from core.settings import Settings, load_settings
@@ -33,6 +35,10 @@ from pipelines.answer.conversation import QuestionRewriter
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.models import load_embedder, prompt_registry
 from pipelines.compose.stores import build_audit, open_store
+from pipelines.compose.tracing import build_tracing
+
+if TYPE_CHECKING:
+    from core.tracing import Tracing
 
 log = logging.getLogger("kgrag.api")
 
@@ -44,7 +50,7 @@ def _open(state: AppState) -> None:
         state.audit = build_audit(state.settings, state.store)
         seed_drift(state)
         state.service = build_answer_service(
-            state.settings, state.store, embedder, audit=state.audit, model=state.model
+            state.settings, state.store, embedder, audit=state.audit, model=state.model, tracing=state.tracing
         )
         state.rewriter = QuestionRewriter(state.model, prompt_registry(state.settings), state.settings.prompts.label)
     except KgragError as exc:
@@ -52,10 +58,16 @@ def _open(state: AppState) -> None:
         state.startup_error = exc
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the API. Without explicit settings, they are read from the environment now (not at import)."""
+def create_app(settings: Settings | None = None, tracing: Tracing | None = None) -> FastAPI:
+    """Build the API. Without explicit settings, they are read from the environment now (not at import).
+
+    ``tracing``: the tracer provider to emit spans with (tests give one with an in-memory exporter); by default the
+    one ``settings.tracing`` asks for (none when tracing is off), built here and shut down with the app.
+    """
     settings = settings or load_settings()
-    state = build_state(settings)
+    owned = tracing is None
+    tracing = tracing if tracing is not None else build_tracing(settings)
+    state = build_state(settings, tracing)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.admission.close(0.0)
             state.admission.shutdown()
             app.state.documents.stop()
+            if owned and tracing is not None:
+                tracing.shutdown()  # exports the spans still queued
 
     app = FastAPI(
         title="kgrag",
@@ -90,8 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=api.max_upload_bytes,
         upload_prefix="/v1/documents",
     )
-    app.add_middleware(RequestMetrics, metrics=state.metrics)
+    if api.metrics_enabled:
+        app.add_middleware(RequestMetrics, metrics=state.metrics)
     app.add_middleware(RequestId)
+    if tracing is not None:
+        app.add_middleware(RequestTracing, tracer=tracing.tracer)  # outermost: the span holds the whole request
 
     class AnswerRequest(BaseModel):
         """Body of ``POST /v1/answer``; the question's length limit is ``KGRAG_API__MAX_QUESTION_CHARS``."""

@@ -125,7 +125,7 @@ def start_documents(state: AppState, opener: Callable[[], None]) -> DocumentServ
             reopen_if_newer(state)
 
     jobs = SqliteJobStore(StoreLayout(settings.store_dir).jobs)
-    runner = JobRunner(jobs, document_jobs(settings, embedder), on_finished=finished)
+    runner = JobRunner(jobs, document_jobs(settings, embedder, tracing=state.tracing), on_finished=finished)
     runner.start()
     return DocumentServices(jobs=jobs, runner=runner, uploads=UploadArea(settings.store_dir), opener=opener)
 

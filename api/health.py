@@ -70,6 +70,13 @@ def _store_counts(st: AppState) -> dict[str, int]:
     return st.store.counts() if st.store is not None else {}
 
 
+class MetricsDisabledError(KgragError):
+    """``GET /metrics`` on an API started with ``KGRAG_API__METRICS_ENABLED=false``."""
+
+    http_status = 404
+    code = "metrics-disabled"
+
+
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 _admin = require("admin")
 
@@ -120,8 +127,10 @@ def build_router() -> APIRouter:
     def metrics(request: Request) -> Response:
         """Prometheus metrics of this instance (text exposition format); role ``admin``, or open to 127.0.0.1 when
         ``KGRAG_API__METRICS_PUBLIC_ON_LOOPBACK`` is on."""
-        _metrics_access(request)
         st = app_state(request)
+        if not st.metrics.enabled:
+            raise MetricsDisabledError("metrics are off", hint="set KGRAG_API__METRICS_ENABLED=true")
+        _metrics_access(request)
         return Response(generate_latest(st.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

@@ -115,10 +115,11 @@ def _drift_families(watch: DriftWatch) -> Iterator[Metric]:
 
 
 class ApiMetrics:
-    """The API's metric families, in :attr:`registry`. Each answer is also shown to the KPI drift watch, if any;
-    retrieval latency is labelled with the configured ``retrieval_mode``."""
+    """The API's metric families, in :attr:`registry`; with ``enabled`` false nothing is counted. Each answer is
+    also shown to the KPI drift watch, if any; retrieval latency is labelled with the configured ``retrieval_mode``."""
 
-    def __init__(self, retrieval_mode: str = "hybrid", drift: DriftWatch | None = None) -> None:
+    def __init__(self, retrieval_mode: str = "hybrid", drift: DriftWatch | None = None, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.retrieval_mode = retrieval_mode
         self.drift = drift
         self.registry = CollectorRegistry(auto_describe=True)
@@ -199,11 +200,18 @@ class ApiMetrics:
         self.registry.register(_LiveGauges(sources))
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
+        if not self.enabled:
+            return
         self.requests.labels(method, route, str(status)).inc()
         self.request_seconds.labels(method, route).observe(seconds)
 
     def answer(self, record: AnswerRecord) -> None:
-        """Count one answer: its decision and prompt version, its gate stages, its tokens."""
+        """Count one answer: its decision and prompt version, its gate stages, its tokens (and show it to the drift
+        watch, which ``/healthz`` reports whether metrics are on or not)."""
+        if self.drift is not None:
+            self.drift.observe(record)
+        if not self.enabled:
+            return
         p = record.provenance
         self.answers.labels(p.gate.decision, p.prompt.name, str(p.prompt.version)).inc()
         for stage in p.gate.stages:
@@ -220,11 +228,11 @@ class ApiMetrics:
                 self.retrieval_seconds.labels(self.retrieval_mode).observe(entry.duration_ms / 1000)
             elif entry.step == AnswerStep.GRAPH_CONTEXT:
                 self.retrieval_seconds.labels(GRAPH_CONTEXT_MODE).observe(entry.duration_ms / 1000)
-        if self.drift is not None:
-            self.drift.observe(record)
 
     def ingest_run(self, kind: str, status: str, report: IngestReport | None) -> None:
         """Count one finished ingestion job (``status``: succeeded, partial, failed) and what its run did."""
+        if not self.enabled:
+            return
         self.ingest_runs.labels(kind, status).inc()
         if report is None:
             return
@@ -251,6 +259,8 @@ class ApiMetrics:
     def model_call(
         self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
     ) -> None:
+        if not self.enabled:
+            return
         self.model_calls.labels(outcome).inc()
         self.model_seconds.labels(outcome).observe(seconds)
         if prompt_tokens:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -21,11 +22,15 @@ from pipelines.answer.conversation import QuestionRewriter
 from pipelines.answer.service import AnswerService
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.stores import open_store
+from pipelines.compose.tracing import model_tracer
 from pipelines.ops.drift import DriftWatch
 from pipelines.ops.samples import recent_samples
 from pipelines.store.base import AuditStore
 from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
+
+if TYPE_CHECKING:
+    from core.tracing import Tracing
 
 log = logging.getLogger("kgrag.api")
 
@@ -62,17 +67,28 @@ class AppState:
     #: The last probe of the model endpoint (``/healthz``).
     model_probe: ModelProbe | None = None
     drift: DriftWatch | None = None
+    #: The tracer provider (None: tracing off).
+    tracing: Tracing | None = None
 
 
-def build_state(settings: Settings) -> AppState:
+def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
     """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry, drift
-    watch."""
+    watch (and the tracer provider, given)."""
     admission = AdmissionQueue(settings.llm_base_url, settings.admission)
     breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
     drift = DriftWatch(settings.drift) if settings.drift.enabled else None
-    metrics = ApiMetrics(retrieval_mode=settings.retrieval.mode, drift=drift)
-    model = GuardedModel(ModelClient.from_settings(settings), breaker, metrics)
-    state = AppState(settings=settings, admission=admission, breaker=breaker, metrics=metrics, model=model, drift=drift)
+    metrics = ApiMetrics(retrieval_mode=settings.retrieval.mode, drift=drift, enabled=settings.api.metrics_enabled)
+    client = ModelClient.from_settings(settings, traced=model_tracer(tracing))
+    model = GuardedModel(client, breaker, metrics if metrics.enabled else None)
+    state = AppState(
+        settings=settings,
+        admission=admission,
+        breaker=breaker,
+        metrics=metrics,
+        model=model,
+        drift=drift,
+        tracing=tracing,
+    )
     metrics.watch(
         LiveSources(admission, breaker, lambda: review_queue_depth(state), lambda: snapshot_age(state), drift)
     )
@@ -126,7 +142,9 @@ def reopen_if_newer(st: AppState) -> None:
             return
 
         store = open_store(st.settings, st.embedder, create=False)
-        st.service = build_answer_service(st.settings, store, st.embedder, audit=st.audit, model=st.model)
+        st.service = build_answer_service(
+            st.settings, store, st.embedder, audit=st.audit, model=st.model, tracing=st.tracing
+        )
         st.store = store
         log.info("switched to snapshot %s", current)
 

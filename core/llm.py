@@ -4,7 +4,8 @@ for several replicas of one model (a comma-separated ``KGRAG_LLM_BASE_URL``; see
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -13,6 +14,10 @@ from pydantic import BaseModel, Field
 from core.errors import ModelOutputError, ModelUnavailableError
 from core.replicas import ReplicaPool, split_urls
 from core.settings import Settings
+from core.spans import NO_SPAN, SpanLike
+
+if TYPE_CHECKING:
+    from core.genai import ModelCallTracer
 
 
 class TokenLogprob(BaseModel):
@@ -32,6 +37,8 @@ class ChatResult(BaseModel):
     completion_tokens: int | None = None
     #: Per generated token, its log-probability and the top alternatives (when asked for and served).
     logprobs: list[TokenLogprob] | None = None
+    #: Why generation stopped (``stop``, ``length``...), as the server said.
+    finish_reason: str | None = None
 
 
 class ModelClient:
@@ -41,6 +48,9 @@ class ModelClient:
     ``base_url`` may list several endpoints serving the same model, comma-separated: each request goes to the least
     loaded one, and one that fails (connection error, timeout, HTTP 5xx) is ejected for ``replica_cooldown_s`` while
     the request is retried on another (:class:`~core.replicas.ReplicaPool`).
+
+    With ``traced`` (tracing on), each chat is a span named and tagged by the GenAI semantic conventions
+    (:class:`~core.genai.ModelCallTracer`).
     """
 
     def __init__(
@@ -53,8 +63,11 @@ class ModelClient:
         max_tokens: int = 256,
         temperature: float = 0.0,
         replica_cooldown_s: float = 30.0,
+        traced: ModelCallTracer | None = None,
     ) -> None:
         self.base_url = base_url
+        #: Opens a span per chat when tracing is on (:mod:`core.genai`).
+        self.traced = traced
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -69,8 +82,8 @@ class ModelClient:
         self.client = self._clients[urls[0]]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelClient:
-        """Build a client from ``KGRAG_LLM_*`` settings."""
+    def from_settings(cls, settings: Settings, *, traced: ModelCallTracer | None = None) -> ModelClient:
+        """Build a client from ``KGRAG_LLM_*`` settings (``traced``: see the class)."""
         return cls(
             base_url=settings.llm_base_url,
             model=settings.llm_model,
@@ -79,6 +92,7 @@ class ModelClient:
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
             replica_cooldown_s=settings.llm_replica_cooldown_s,
+            traced=traced,
         )
 
     def async_client(self) -> openai.AsyncOpenAI:
@@ -107,6 +121,28 @@ class ModelClient:
     ) -> ChatResult:
         """Send a chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema);
         with ``logprobs`` ask for that many top alternatives per generated token."""
+        max_tokens = max_tokens if max_tokens is not None else self.max_tokens
+        temperature = self.temperature if temperature is None else temperature
+        if self.traced is None:
+            return self._chat(messages, json_schema, json_mode, max_tokens, temperature, logprobs, NO_SPAN)
+        json_out = json_mode or json_schema is not None
+        with self.traced.chat(
+            self.model, messages, max_tokens=max_tokens, temperature=temperature, json_out=json_out
+        ) as span:
+            result = self._chat(messages, json_schema, json_mode, max_tokens, temperature, logprobs, span)
+            self.traced.result(span, result)
+            return result
+
+    def _chat(
+        self,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None,
+        json_mode: bool,
+        max_tokens: int,
+        temperature: float,
+        logprobs: int | None,
+        span: SpanLike,
+    ) -> ChatResult:
         kwargs: dict[str, Any] = {}
         if logprobs is not None:
             kwargs |= {"logprobs": True, "top_logprobs": logprobs}
@@ -118,17 +154,20 @@ class ModelClient:
         tried: set[str] = set()
         while (replica := self.pool.acquire(tried)) is not None:
             tried.add(replica.url)
+            if span.is_recording():
+                span.set_attributes(_server(replica.url))
             try:
                 response = self._clients[replica.url].chat.completions.create(
                     model=self.model,
                     messages=messages,  # type: ignore[arg-type]
-                    max_tokens=max_tokens if max_tokens is not None else self.max_tokens,
-                    temperature=self.temperature if temperature is None else temperature,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
                     **kwargs,
                 )
             except (openai.APIConnectionError, openai.APITimeoutError) as exc:
                 self.pool.release(replica, type(exc).__name__)
                 why = type(exc).__name__
+                span.add_event("replica failed", {"url.full": replica.url, "error.type": why})
                 failures.append((replica.url, why, _caused(self.unavailable(why, replica.url), exc)))
                 continue  # the next replica, if there is one
             except openai.APIStatusError as exc:
@@ -140,6 +179,7 @@ class ModelClient:
                     self.pool.release(replica)
                     raise error from exc
                 self.pool.release(replica, f"HTTP {exc.status_code}")
+                span.add_event("replica failed", {"url.full": replica.url, "error.type": str(exc.status_code)})
                 failures.append((replica.url, f"HTTP {exc.status_code}", _caused(error, exc)))
                 continue
             except BaseException:
@@ -163,6 +203,7 @@ class ModelClient:
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             logprobs=tokens,
+            finish_reason=choice.finish_reason,
         )
 
     def chat_json(
@@ -205,6 +246,15 @@ class ModelClient:
             self.pool.release(replica)
             return [str(item.get("id")) for item in response.json().get("data", [])]
         raise self._all_failed(failures)
+
+
+def _server(url: str) -> dict[str, str | int]:
+    """``server.address`` and ``server.port`` of an endpoint URL (span attributes)."""
+    where = urlsplit(url)
+    return {
+        "server.address": where.hostname or "",
+        "server.port": where.port or (443 if where.scheme == "https" else 80),
+    }
 
 
 def parse_json_object(model: str, text: str) -> dict[str, Any]:

@@ -276,6 +276,8 @@ class ApiSettings(BaseModel):
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     #: ``GET /metrics`` needs role ``admin``; with this on, clients on 127.0.0.1 (a local Prometheus) need no key.
     metrics_public_on_loopback: bool = False
+    #: Off: no ``/metrics`` route and nothing counted (the baseline of the ops overhead benchmark).
+    metrics_enabled: bool = True
 
 
 class AdmissionSettings(BaseModel):
@@ -301,6 +303,28 @@ class BreakerSettings(BaseModel):
     enabled: bool = True
     failures: int = Field(default=5, ge=1)
     cooldown_s: float = Field(default=30.0, gt=0)
+
+
+#: Where spans go: nowhere (``none``, tracing off), an OTLP/HTTP collector (``otlp``), or stdout (``console``).
+TracingExporterName = Literal["none", "otlp", "console"]
+
+
+class TracingSettings(BaseModel):
+    """OpenTelemetry traces (off by default): spans of requests, workflow steps, model calls (GenAI semantic
+    conventions), retrievals, gate stages and ingestion runs, exported by ``exporter``. ``sample_ratio`` of new
+    traces are kept (a request that carries a ``traceparent`` follows its caller's decision). Prompt and answer
+    text goes into spans only with ``capture_content``."""
+
+    exporter: TracingExporterName = "none"
+    #: The OTLP/HTTP traces endpoint (a collector, Jaeger, Tempo...).
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: Extra headers of each OTLP request (e.g. an ingest token).
+    headers: dict[str, str] = Field(default_factory=dict)
+    sample_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    service_name: str = "kgrag"
+    capture_content: bool = False
+    #: How long one export may take, and how long a flush at shutdown waits.
+    export_timeout_s: float = Field(default=10.0, gt=0)
 
 
 class JobSettings(BaseModel):
@@ -390,6 +414,7 @@ class Settings(BaseSettings):
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     kpis: KpiSettings = Field(default_factory=KpiSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

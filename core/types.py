@@ -326,6 +326,9 @@ class Provenance(BaseModel):
         default=None, description="Prompt tokens of the answer's generations (both drafts on a strict retry)."
     )
     completion_tokens: int | None = Field(default=None, description="Completion tokens of the answer's generations.")
+    trace_id: str | None = Field(
+        default=None, description="The OpenTelemetry trace id of the answer (32 hex digits) when tracing is on."
+    )
 
 
 class AnswerRecord(BaseModel):

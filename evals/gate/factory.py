@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.llm import ModelClient
 from core.settings import GateSettings
 from evals.gate.base import AnswerGate
 from evals.gate.cascade import CascadeGate
 from evals.gate.disabled import DisabledGate
 from evals.gate.ragas_gate import RagasGate
+from evals.gate.traced import TracedGate
 from retrieval.base import Embedder
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
-def build_gate(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
+
+def build_gate(
+    settings: GateSettings, client: ModelClient, embedder: Embedder, tracer: Tracer | None = None
+) -> AnswerGate:
     """:class:`~evals.gate.cascade.CascadeGate` (default) or the judge-only :class:`~evals.gate.ragas_gate.RagasGate`
     from ``settings`` when enabled, else :class:`DisabledGate`. The judge uses ``client`` unless the settings name
-    another endpoint or model (``judge_base_url``, ``judge_model``), with the gate's timeout."""
+    another endpoint or model (``judge_base_url``, ``judge_model``), with the gate's timeout. With a ``tracer``, the
+    gate is a span with a child per stage (:class:`~evals.gate.traced.TracedGate`)."""
+    gate = _build(settings, client, embedder)
+    return TracedGate(gate, tracer) if tracer is not None else gate
+
+
+def _build(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
     if not settings.enabled:
         return DisabledGate()
     # The judge's own client: its endpoint and model when the settings name them, and the gate's timeout (each
@@ -24,6 +38,7 @@ def build_gate(settings: GateSettings, client: ModelClient, embedder: Embedder) 
         model=settings.judge_model or client.model,
         api_key=client._api_key,
         timeout_s=min(client.timeout_s, settings.timeout_s),
+        traced=client.traced,  # the judge's calls are spans like the answer model's
     )
     if settings.backend == "ragas":
         return RagasGate.from_settings(settings, client, embedder)

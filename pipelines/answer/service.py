@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from core.base import ChatModel
 from core.deadline import Deadline
 from core.errors import InputError
+from core.spans import SpanLike, span, trace_id
 from core.types import (
     AnswerRecord,
     ConversationRef,
@@ -51,13 +53,21 @@ from retrieval.base import ChunkStore, Retriever
 from retrieval.context import ContextAssembler
 from retrieval.sentences import SentenceSelector
 
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
 WORKFLOW_NAME = "answer"
 REVIEW_TEXT = "This answer is being held for human review before release."
 BLOCKED_TEXT = "This question was blocked by a guardrail and was not answered."
 
 
 class AnswerService:
-    """Answers questions through the declared answer workflow and stores each record before returning it."""
+    """Answers questions through the declared answer workflow and stores each record before returning it.
+
+    With a ``tracer``, an answer is a span ``answer`` (its id, decision, prompt version and tokens; the question and
+    the answer's text only with ``capture_content``) around the workflow's spans, and its trace id is recorded in the
+    provenance.
+    """
 
     def __init__(
         self,
@@ -81,8 +91,12 @@ class AnswerService:
         context_budget_tokens: int | None = None,
         selector: SentenceSelector | None = None,
         rollback: AutoRollback | None = None,
+        tracer: Tracer | None = None,
+        capture_content: bool = False,
     ) -> None:
         self.audit = audit
+        self.tracer = tracer
+        self.capture_content = capture_content
         self.rollback = rollback
         assembler = ContextAssembler(context_budget_tokens, max_facts=max_facts) if context_budget_tokens else None
         self.max_question_chars = max_question_chars
@@ -148,16 +162,45 @@ class AnswerService:
         """
         question = self.validate_question(question)
         answer_id = uuid.uuid4().hex
-        run = self.workflow.run({"question": question, "request_id": answer_id}, deadline=deadline)
-        record = self._record(answer_id, run)
-        if conversation is not None:
-            record.provenance.conversation = conversation
-        if deadline is not None:
-            deadline.check()
-        self.audit.save(record)
-        if self.rollback is not None:
-            self.rollback.observe(record)
+        with span(self.tracer, "answer", {"kgrag.answer.id": answer_id}) as opened:
+            if self.capture_content:
+                opened.set_attribute("kgrag.question", question)
+            run = self.workflow.run(
+                {"question": question, "request_id": answer_id}, deadline=deadline, tracer=self.tracer
+            )
+            record = self._record(answer_id, run)
+            record.provenance.trace_id = trace_id(opened)
+            if conversation is not None:
+                record.provenance.conversation = conversation
+            if deadline is not None:
+                deadline.check()
+            self.audit.save(record)
+            if self.rollback is not None:
+                self.rollback.observe(record)
+            if opened.is_recording():
+                self._describe(opened, record)
         return record
+
+    def _describe(self, opened: SpanLike, record: AnswerRecord) -> None:
+        p = record.provenance
+        opened.set_attributes(
+            {
+                "kgrag.answer.decision": p.gate.decision,
+                "kgrag.answer.retried": p.gate.retried,
+                "kgrag.prompt.name": p.prompt.name,
+                "kgrag.prompt.version": str(p.prompt.version),
+                "kgrag.workflow.version": p.workflow.version,
+                "kgrag.answer.citations": len(record.citations),
+                "kgrag.answer.facts": len(record.facts),
+                "gen_ai.request.model": p.model,
+            }
+        )
+        if p.prompt_tokens is not None:
+            opened.set_attribute("gen_ai.usage.input_tokens", p.prompt_tokens)
+        if p.completion_tokens is not None:
+            opened.set_attribute("gen_ai.usage.output_tokens", p.completion_tokens)
+        if self.capture_content:
+            opened.set_attribute("kgrag.answer.text", record.answer)
 
     def _record(self, answer_id: str, run: WorkflowRun) -> AnswerRecord:
         guarded = run.output(AnswerStep.GUARD_INPUT, GuardedQuestion)

@@ -13,6 +13,7 @@ from pipelines.cli.common import StoreOption, settings_for
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.models import load_embedder
 from pipelines.compose.stores import open_store
+from pipelines.compose.tracing import tracing_for
 
 
 def ask(
@@ -25,11 +26,13 @@ def ask(
     if not question.strip():
         raise InputError("the question is empty", hint='pass a question: kgrag ask "What is ...?"')
     err = console(stderr=True)
-    with err.status("loading"):
-        embedder = load_embedder(settings)
-        service = build_answer_service(settings, open_store(settings, embedder, create=False), embedder)
-    with err.status("answering (retrieve, generate, gate)"):
-        record = service.answer(question)
+    with tracing_for(settings) as tracing:
+        with err.status("loading"):
+            embedder = load_embedder(settings)
+            knowledge = open_store(settings, embedder, create=False)
+            service = build_answer_service(settings, knowledge, embedder, tracing=tracing)
+        with err.status("answering (retrieve, generate, gate)"):
+            record = service.answer(question)
     if json_out:
         print(record.model_dump_json(indent=2))
         return

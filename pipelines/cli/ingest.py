@@ -19,6 +19,7 @@ from pipelines.cli.common import RichProgress, StoreOption, settings_for
 from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.models import deferred_embedder
 from pipelines.compose.stores import open_store
+from pipelines.compose.tracing import tracing_for
 from pipelines.ingest.report import IngestReport
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")]
@@ -71,8 +72,9 @@ def ingest(
     embedder = deferred_embedder(settings)
     knowledge = open_store(settings, embedder, create=True)
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=json_out) as progress:
-        report = build_ingestor(settings, knowledge, embedder, RichProgress(progress)).ingest(paths, sync=sync)
+    with tracing_for(settings) as tracing, Progress(*columns, console=err, transient=json_out) as progress:
+        ingestor = build_ingestor(settings, knowledge, embedder, RichProgress(progress), tracing)
+        report = ingestor.ingest(paths, sync=sync)
     _finish(report, json_out, fail_if_empty=True)
 
 
@@ -85,7 +87,8 @@ def delete(
     settings = settings_for(store)
     embedder = deferred_embedder(settings)  # a delete embeds nothing: the model is never loaded
     knowledge = open_store(settings, embedder, create=False)
-    report = build_ingestor(settings, knowledge, embedder).delete(document_ids)
+    with tracing_for(settings) as tracing:
+        report = build_ingestor(settings, knowledge, embedder, tracing=tracing).delete(document_ids)
     _finish(report, json_out, fail_if_empty=False)
 
 

@@ -12,12 +12,15 @@ from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
 from pipelines.compose.retrieval import build_retriever, rerank_with_llm
 from pipelines.compose.stores import build_audit, open_store
+from pipelines.compose.tracing import model_tracer, tracer_of
 from pipelines.store.base import AuditStore
 from pipelines.store.snapshotting_audit import SnapshottingAuditStore
 from retrieval.base import Embedder, Retriever
 from retrieval.sentences import SentenceSelector
+from retrieval.traced import TracedRetriever
 
 if TYPE_CHECKING:
+    from core.tracing import Tracing
     from pipelines.answer.service import AnswerService
     from pipelines.store.knowledge import KnowledgeStore
 
@@ -28,17 +31,22 @@ def build_answer_service(
     embedder: Embedder,
     audit: AuditStore | None = None,
     model: ChatModel | None = None,
+    tracing: Tracing | None = None,
 ) -> AnswerService:
     """The answer service; ``model`` (default: a client of the configured endpoint) makes the answers, e.g. the
-    API's client behind its breaker. The gate's judge has a client of its own."""
+    API's client behind its breaker. The gate's judge has a client of its own. With ``tracing``, answers, their
+    steps, retrievals, model calls and gate stages are spans."""
     r = settings.retrieval
+    tracer = tracer_of(tracing)
     retriever: Retriever = build_retriever(settings, store, embedder)
     if r.rerank:
-        retriever = rerank_with_llm(settings, retriever)
+        retriever = rerank_with_llm(settings, retriever, tracing)
+    if tracer is not None:
+        retriever = TracedRetriever(retriever, tracer, r.mode + ("+rerank" if r.rerank else ""), r.top_k)
     graph_context = lazy.GraphContextBuilder(
         store.graph, lazy.EntityLinker(store.graph), max_facts=r.max_facts, max_chunks=r.graph_chunks, hops=r.fact_hops
     )
-    client = lazy.ModelClient.from_settings(settings)
+    client = lazy.ModelClient.from_settings(settings, traced=model_tracer(tracing))
     registry = prompt_registry(settings)
     audit = audit or build_audit(settings, store)
     rollback = settings.prompts.rollback
@@ -48,7 +56,7 @@ def build_answer_service(
         chunks=store.chunks,
         registry=registry,
         client=model or client,
-        gate=lazy.build_gate(settings.gate, client, embedder),
+        gate=lazy.build_gate(settings.gate, client, embedder, tracer),
         audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
@@ -65,6 +73,8 @@ def build_answer_service(
         rollback=lazy.AutoRollback(registry, audit, rollback, label=settings.prompts.label)
         if rollback.enabled
         else None,
+        tracer=tracer,
+        capture_content=tracing.capture_content if tracing is not None else False,
     )
 
 

@@ -9,19 +9,21 @@ from kg.base import Extractor
 from kg.offline_extractor import OfflineExtractor
 from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
+from pipelines.compose.tracing import model_tracer, tracer_of
 from pipelines.ingest.engines.base import IngestEngine
 from pipelines.ingest.progress import ProgressReporter
 from retrieval.base import Embedder
 
 if TYPE_CHECKING:
+    from core.tracing import Tracing
     from pipelines.ingest.ingestor import Ingestor
     from pipelines.store.knowledge import KnowledgeStore
 
 
-def build_extractor(settings: Settings) -> Extractor:
+def build_extractor(settings: Settings, tracing: Tracing | None = None) -> Extractor:
     if settings.extraction.extractor == "offline":
         return OfflineExtractor()
-    client = lazy.ModelClient.from_settings(settings)
+    client = lazy.ModelClient.from_settings(settings, traced=model_tracer(tracing))
     client.served_models()  # fail now, with the fix, rather than on the first chunk
     registry = prompt_registry(settings)
     template = registry.resolve("extraction", settings.extraction.prompt_label)
@@ -39,15 +41,19 @@ def build_ingestor(
     store: KnowledgeStore,
     embedder: Embedder,
     progress: ProgressReporter | None = None,
+    tracing: Tracing | None = None,
 ) -> Ingestor:
+    """The ingestor of the settings' extractor and engine; with ``tracing``, its runs, stages and the extractor's
+    model calls are spans."""
     return lazy.Ingestor(
         store,
         embedder,
-        build_extractor(settings),
+        build_extractor(settings, tracing),
         settings.chunking,
         progress,
         max_file_bytes=settings.ingest.max_file_bytes,
         engine=build_ingest_engine(settings, embedder),
+        tracer=tracer_of(tracing),
     )
 
 

@@ -12,15 +12,19 @@ from pipelines.compose.stores import open_store
 from retrieval.base import Embedder
 
 if TYPE_CHECKING:
+    from core.tracing import Tracing
     from pipelines.jobs.documents import DocumentJobs
 
 
-def document_jobs(settings: Settings, embedder: Callable[[], Embedder], *, poll_s: float = 0.5) -> DocumentJobs:
-    """Upload and delete jobs that open a fresh store per run and ingest with the configured ingestor."""
+def document_jobs(
+    settings: Settings, embedder: Callable[[], Embedder], *, poll_s: float = 0.5, tracing: Tracing | None = None
+) -> DocumentJobs:
+    """Upload and delete jobs that open a fresh store per run and ingest with the configured ingestor (traced
+    like ``kgrag ingest`` with ``tracing``)."""
     return lazy.DocumentJobs(
         settings,
         embedder,
         open_store=lambda emb: open_store(settings, emb, create=True),
-        build_ingestor=lambda store, emb, progress: build_ingestor(settings, store, emb, progress),
+        build_ingestor=lambda store, emb, progress: build_ingestor(settings, store, emb, progress, tracing),
         poll_s=poll_s,
     )

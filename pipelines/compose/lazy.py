@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.llm import ModelClient
+    from core.tracing import Tracing
     from evals.gate.factory import build_gate
     from kg.export import graph_rows, push, to_cypher, to_json, write_graphml
     from kg.factory import open_graph_store
@@ -59,6 +60,7 @@ __all__ = [
     "RayEngine",
     "SentenceTransformerEmbedder",
     "SqlAuditStore",
+    "Tracing",
     "VectorIndexOptions",
     "build_gate",
     "describe_model",
@@ -96,6 +98,7 @@ HOMES: MappingProxyType[str, str] = MappingProxyType(
         "RayEngine": "pipelines.ingest.engines.ray_engine",  # NumPy; Ray when it runs
         "SentenceTransformerEmbedder": "retrieval.embedder",  # NumPy; torch and the model when built
         "SqlAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
+        "Tracing": "core.tracing",  # the OpenTelemetry SDK and its OTLP exporter (protobuf)
         "VectorIndexOptions": "retrieval.faiss_index",  # FAISS
         "build_gate": "evals.gate.factory",  # openai (Ragas itself only when a Ragas gate is built)
         "describe_model": "retrieval.embedder",  # NumPy (reads the model's files, loads nothing)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 from core.settings import RetrievalModeName, Settings
 from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
+from pipelines.compose.tracing import model_tracer
 from retrieval.base import Embedder, Retriever
 from retrieval.bridge import TitleBridge
 from retrieval.hybrid import HybridRetriever
 
 if TYPE_CHECKING:
+    from core.tracing import Tracing
     from pipelines.store.knowledge import KnowledgeStore
     from retrieval.graph import GraphRetriever
     from retrieval.rerank import LLMReranker
@@ -65,12 +67,12 @@ def build_retriever(
     )
 
 
-def rerank_with_llm(settings: Settings, retriever: Retriever) -> LLMReranker:
+def rerank_with_llm(settings: Settings, retriever: Retriever, tracing: Tracing | None = None) -> LLMReranker:
     """``retriever`` behind the listwise LLM rerank stage (the configured model, the ``rerank`` prompt)."""
     registry = prompt_registry(settings)
     return lazy.LLMReranker(
         retriever,
-        lazy.ModelClient.from_settings(settings),
+        lazy.ModelClient.from_settings(settings, traced=model_tracer(tracing)),
         registry.resolve("rerank", settings.prompts.label),
         registry.render,
         top_k=settings.retrieval.top_k,

@@ -8,7 +8,8 @@ that changes something builds a new snapshot and publishes it atomically (:mod:`
 store's lock; unreadable files are reported and skipped; the run report is saved in the store.
 Parsing (with chunking) and embedding run on an engine (:mod:`pipelines.ingest.engines`): in this process by default,
 or on Ray Data with ``--engine ray``; everything that touches the store stays here, so every engine yields the same
-store.
+store. With a ``tracer``, a run is a span (``kgrag ingest`` or ``kgrag delete``) with the report's counts, and each
+stage (discover, parse, chunk, embed, extract, bm25, save...) a child span.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import IngestEngineError, InputError
 from core.settings import ChunkingSettings
+from core.spans import span
 from core.types import Chunk, Document, Extraction
 from kg.base import Extractor
 from pipelines.ingest.cache import SqliteExtractionCache, rebind
@@ -37,6 +40,9 @@ from pipelines.ingest.report import IngestReport, SkippedItem, save_report
 from pipelines.store.ingest_state import SourceRecord
 from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 __all__ = ["IngestReport", "Ingestor", "NoProgress", "ProgressReporter", "SkippedItem", "embedding_text"]
 
@@ -60,8 +66,10 @@ class Ingestor:
         max_file_bytes: int | None = 64 * 1024 * 1024,
         cache: SqliteExtractionCache | None = None,
         engine: IngestEngine | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.store = store
+        self.tracer = tracer
         self.embedder = embedder
         #: Where parsing, chunking and embedding run: in this process (default) or on Ray.
         self.engine: IngestEngine = engine or LocalEngine(embedder, embed_batch)
@@ -103,6 +111,14 @@ class Ingestor:
             engine=self.engine.name,
             previous_snapshot_id=self.store.snapshot_id,
         )
+        with span(self.tracer, f"kgrag {purpose}", {"kgrag.ingest.run_id": report.run_id}) as opened:
+            try:
+                return self._run(body, purpose, report)
+            finally:
+                if opened.is_recording():
+                    opened.set_attributes(report.span_attributes())
+
+    def _run(self, body: object, purpose: str, report: IngestReport) -> IngestReport:
         t0 = time.perf_counter()
         lock = IngestLock(self.store.layout.lock, purpose=purpose)
         lock.acquire()  # a refused run raises StoreBusyError here and writes no report over the running one's
@@ -355,7 +371,8 @@ class Ingestor:
     @contextmanager
     def _timed(self, report: IngestReport, stage: str) -> Iterator[None]:
         t0 = time.perf_counter()
-        yield
+        with span(self.tracer, f"ingest.{stage}", {"kgrag.ingest.stage": stage}):
+            yield
         report.durations_s[stage] = round(report.durations_s.get(stage, 0.0) + time.perf_counter() - t0, 3)
 
     def _embed(self, chunks: list[Chunk]) -> np.ndarray:

@@ -13,6 +13,22 @@ from pydantic import BaseModel, Field
 
 from pipelines.store.layout import LATEST_REPORT
 
+#: The report's counts that go into a run's span.
+_COUNTED = {
+    "documents_added",
+    "documents_changed",
+    "documents_unchanged",
+    "documents_deleted",
+    "chunks_embedded",
+    "chunks_reused",
+    "chunks_removed",
+    "chunks_extracted",
+    "extraction_cache_hits",
+    "extraction_failures",
+    "facts_added",
+    "facts_removed",
+}
+
 
 class SkippedItem(BaseModel):
     """A source that was not ingested, with the reason."""
@@ -58,6 +74,19 @@ class IngestReport(BaseModel):
     notes: list[str] = Field(default_factory=list)
     durations_s: dict[str, float] = Field(default_factory=dict)
     totals: dict[str, int] = Field(default_factory=dict)
+
+    def span_attributes(self) -> dict[str, str | int]:
+        """The run's span attributes (``kgrag.ingest.*``): status, engine, snapshots and counts."""
+        counts = self.model_dump(include=_COUNTED)
+        return {
+            "kgrag.ingest.status": self.status,
+            "kgrag.ingest.engine": self.engine,
+            "kgrag.ingest.extractor": self.extractor,
+            "kgrag.ingest.skipped": len(self.skipped),
+            "kgrag.ingest.snapshot_id": self.snapshot_id or "",
+            "kgrag.ingest.previous_snapshot_id": self.previous_snapshot_id or "",
+            **{f"kgrag.ingest.{k}": v for k, v in counts.items()},
+        }
 
     @property
     def documents_ingested(self) -> int:

@@ -8,6 +8,10 @@ ran being used (``["gate_strict.record", "gate.record"]``). A step may carry a b
 ``when=``) on an upstream output; a step whose condition is not met, or whose inputs all come from skipped steps, is
 skipped and recorded as ``skipped``. :meth:`Workflow.build` checks every binding, condition, type and the absence of
 cycles, so a broken declaration fails at start-up, not mid-request.
+
+Run with a ``tracer``, a run is a span ``workflow <name>`` with a child span ``step <name>`` per step (status,
+attempts, error; a skipped step is an instant span with its ``kgrag.step.skip_reason``); what a step calls (a
+model, a retriever) nests inside its span, the step's thread carrying the span's context.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from pydantic import BaseModel
@@ -27,9 +31,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from core.deadline import Deadline
 from core.errors import InputError, KgragError, ModelCircuitOpenError, RequestCancelledError, WorkflowStepError
+from core.spans import instant, span
 from core.types import StepStatus, TraceEntry
 from pipelines.workflow.model import INPUTS, StepSpec
 from pipelines.workflow.signatures import Signature, signature_of
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 
 @dataclass
@@ -115,19 +123,29 @@ class CompiledWorkflow:
                 return f"condition not met: {when.describe()}"
         return None
 
-    def run(self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None) -> WorkflowRun:
+    def run(
+        self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None, tracer: Tracer | None = None
+    ) -> WorkflowRun:
         """Run synchronously (from code that has no event loop)."""
-        return asyncio.run(self.arun(inputs, deadline=deadline))
+        return asyncio.run(self.arun(inputs, deadline=deadline, tracer=tracer))
 
-    async def arun(self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None) -> WorkflowRun:
+    async def arun(
+        self, inputs: Mapping[str, Any], *, deadline: Deadline | None = None, tracer: Tracer | None = None
+    ) -> WorkflowRun:
         """Run the steps, independent ones concurrently; raise on the first step that fails for good.
 
         With a ``deadline``: no step starts once it has expired or was cancelled (:class:`RequestCancelledError`),
-        each step's timeout is cut to the time left, and a step that failed is not retried past it.
+        each step's timeout is cut to the time left, and a step that failed is not retried past it. With a
+        ``tracer``: the run and each step are spans.
         """
         missing = set(self.inputs) - set(inputs)
         if missing:
             raise InputError(f"workflow {self.name!r} is missing input(s): {', '.join(sorted(missing))}")
+        attributes = {"kgrag.workflow.name": self.name, "kgrag.workflow.version": self.version}
+        with span(tracer, f"workflow {self.name}", attributes):
+            return await self._arun(inputs, deadline, tracer)
+
+    async def _arun(self, inputs: Mapping[str, Any], deadline: Deadline | None, tracer: Tracer | None) -> WorkflowRun:
         run = WorkflowRun(self.name, self.version)
         sorter = graphlib.TopologicalSorter(self.graph)
         sorter.prepare()
@@ -144,12 +162,17 @@ class CompiledWorkflow:
                                 step=name, started_at=now, duration_ms=0.0, status="skipped", attempts=0, reason=reason
                             )
                         )
+                        instant(
+                            tracer,
+                            f"step {name}",
+                            {"kgrag.step.name": name, "kgrag.step.status": "skipped", "kgrag.step.skip_reason": reason},
+                        )
                         sorter.done(name)
                         continue
                     if deadline is not None:
                         deadline.check()
                     kwargs = self._kwargs(name, inputs, run.outputs)
-                    pending[asyncio.create_task(self._run_step(name, kwargs, run, deadline))] = name
+                    pending[asyncio.create_task(self._traced_step(name, kwargs, run, deadline, tracer))] = name
                 if not pending:
                     continue
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -174,6 +197,25 @@ class CompiledWorkflow:
     ) -> Any:
         coro = func(**kwargs) if is_async else asyncio.to_thread(func, **kwargs)
         return await asyncio.wait_for(coro, timeout=timeout_s)
+
+    async def _traced_step(
+        self, name: str, kwargs: dict[str, Any], run: WorkflowRun, deadline: Deadline | None, tracer: Tracer | None
+    ) -> BaseModel:
+        """The step in a span (when traced) that ends with the step's status, attempts and error from its trace."""
+        with span(tracer, f"step {name}", {"kgrag.step.name": name}) as opened:
+            try:
+                return await self._run_step(name, kwargs, run, deadline)
+            finally:
+                if opened.is_recording():
+                    for entry in run.trace:
+                        if entry.step == name:
+                            opened.set_attributes(
+                                {"kgrag.step.status": entry.status, "kgrag.step.attempts": entry.attempts}
+                            )
+                            if entry.error:
+                                opened.set_attribute("kgrag.step.error", entry.error)
+                        elif entry.step == f"{name}.fallback":
+                            opened.add_event("fallback", {"kgrag.step.status": entry.status})
 
     async def _run_step(
         self, name: str, kwargs: dict[str, Any], run: WorkflowRun, deadline: Deadline | None = None

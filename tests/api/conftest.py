@@ -14,6 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from core.settings import Settings
+from core.tracing import Tracing
 from tests.conftest import free_port
 
 
@@ -30,9 +31,9 @@ class LiveApi:
 def live_api() -> Iterator[callable]:  # type: ignore[valid-type]
     servers: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
 
-    def start(settings: Settings) -> LiveApi:
+    def start(settings: Settings, tracing: Tracing | None = None) -> LiveApi:
         port = free_port()
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        config = uvicorn.Config(create_app(settings, tracing), host="127.0.0.1", port=port, log_level="warning")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -58,6 +58,18 @@ def test_metrics_need_admin_or_the_loopback_setting(live_api, tmp_path: Path) ->
     assert opened.client.get("/v1/answers", headers={}).status_code == 401, "only /metrics is opened"
 
 
+def test_metrics_can_be_turned_off(live_api, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    api = live_api(settings_for(tmp_path / "none", closed_port_url(), "m", api={"metrics_enabled": False}))
+    assert api.client.get("/healthz").status_code == 503
+    off = api.client.get("/metrics")
+    assert off.status_code == 404 and off.json()["type"].endswith("/metrics-disabled"), off.text
+    assert "KGRAG_API__METRICS_ENABLED" in off.json()["hint"]
+    on = live_api(settings_for(tmp_path / "none", closed_port_url(), "m"))
+    on.client.get("/healthz")
+    scrape = samples(on.client.get("/metrics").text)
+    assert value(scrape, "kgrag_http_requests_total", method="GET", route="/healthz", status="503") == 1
+
+
 def test_requests_are_counted_by_route_template_never_by_raw_path(live_api, sample_store: Path) -> None:  # type: ignore[no-untyped-def]
     api = live_api(settings_for(sample_store, closed_port_url(), "m"))
     for answer_id in ("a1", "a2", "../../etc/passwd", "x" * 300):

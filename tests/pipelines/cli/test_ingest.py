@@ -1,4 +1,5 @@
-"""``kgrag ingest`` and ``kgrag delete`` in a fresh interpreter each: a run with nothing to embed loads no embedder."""
+"""``kgrag ingest`` and ``kgrag delete`` in a fresh interpreter each: a run with nothing to embed loads no embedder;
+with tracing on, a run's spans reach an OTLP/HTTP receiver on 127.0.0.1 before the command exits."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import DATA_DIR
+from tests.otlp import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parents[3]
 #: The embedder's libraries: loading the model imports them.
@@ -26,9 +28,9 @@ print(json.dumps({"exit": code, "modules": sorted({m.split(".")[0] for m in sys.
 """
 
 
-def kgrag(*args: str) -> tuple[dict[str, Any], set[str]]:
+def kgrag(*args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], set[str]]:
     """The ``--json`` run report of ``kgrag ARGS`` and the top-level modules the process had imported at its end."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, *args, "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900
     )
@@ -60,3 +62,36 @@ def test_no_change_sync_and_delete_load_no_embedder(tmp_path: Path) -> None:
     assert gone["snapshot_id"] != first["snapshot_id"]
     assert modules.isdisjoint(EMBEDDER), sorted(modules & set(EMBEDDER))
     assert "faiss" in modules  # its vectors were removed from the index
+
+
+def test_a_traced_run_exports_its_spans_over_otlp_before_exiting(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    try:
+        tracing = {
+            "KGRAG_TRACING__EXPORTER": "otlp",
+            "KGRAG_TRACING__ENDPOINT": receiver.url,
+            "KGRAG_TRACING__SERVICE_NAME": "kgrag-nightly",
+        }
+        report, modules = kgrag("ingest", str(DATA_DIR), "--store", str(tmp_path / "store"), env=tracing)
+        assert "opentelemetry" in modules
+        assert receiver.content_types == {"application/x-protobuf"} and receiver.paths[0] == "/v1/traces"
+        (run,) = receiver.named("kgrag ingest")
+        assert run.parent_span_id == "" and run.resource["service.name"] == "kgrag-nightly"
+        a = run.attributes
+        assert a["kgrag.ingest.run_id"] == report["run_id"] and a["kgrag.ingest.status"] == report["status"]
+        assert a["kgrag.ingest.documents_added"] == report["documents_added"] >= 4
+        assert a["kgrag.ingest.chunks_embedded"] == report["chunks_embedded"] > 0
+        assert a["kgrag.ingest.snapshot_id"] == report["snapshot_id"]
+        stages = {s.name: s for s in receiver.spans if s.parent_span_id == run.span_id}
+        assert set(stages) == {f"ingest.{stage}" for stage in report["durations_s"] if stage != "total"}
+        for stage, seconds in report["durations_s"].items():
+            if stage != "total":
+                span = stages[f"ingest.{stage}"]
+                assert span.trace_id == run.trace_id and run.start_ns <= span.start_ns <= span.end_ns <= run.end_ns
+                assert abs((span.end_ns - span.start_ns) / 1e9 - seconds) < 0.05
+
+        _, modules = kgrag("ingest", str(DATA_DIR), "--store", str(tmp_path / "store"))
+        assert "opentelemetry" not in modules, "tracing off: OpenTelemetry is not even imported"
+        assert len(receiver.named("kgrag ingest")) == 1
+    finally:
+        receiver.close()

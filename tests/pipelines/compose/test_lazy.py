@@ -15,7 +15,17 @@ from pipelines.compose import lazy
 
 ROOT = Path(__file__).resolve().parents[3]
 #: What ``import pipelines.cli.main`` (every ``kgrag`` command, ``--help`` included) must not import.
-HEAVY = ("torch", "onnxruntime", "sentence_transformers", "transformers", "ragas", "neo4j", "faiss", "ray")
+HEAVY = (
+    "torch",
+    "onnxruntime",
+    "sentence_transformers",
+    "transformers",
+    "ragas",
+    "neo4j",
+    "faiss",
+    "ray",
+    "opentelemetry",  # imported only when tracing is on (core.tracing)
+)
 
 
 def imported_by(statement: str) -> set[str]:

@@ -6,11 +6,13 @@ import asyncio
 import time
 
 import pytest
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 
 from core.errors import InputError, WorkflowBuildError, WorkflowStepError
 from pipelines.workflow.builder import Workflow
-from pipelines.workflow.model import RetryPolicy
+from pipelines.workflow.model import Condition, RetryPolicy
+from tests.spans import children, memory_tracing, one
 
 
 class Words(BaseModel):
@@ -193,3 +195,62 @@ def test_missing_workflow_input_is_an_input_error() -> None:
     wf = Workflow("w", "1", inputs={"text": str}).step("shout", shout).build()
     with pytest.raises(InputError, match="missing input"):
         wf.run({})
+
+
+# ----- spans (a tracer given to the run) -----
+
+
+def test_a_traced_run_is_a_span_with_a_child_per_step_skipped_ones_with_their_reason() -> None:
+    tracing, exporter = memory_tracing()
+    flaky = Flaky(failures=1)
+
+    async def slow(text: str) -> Text:
+        await asyncio.sleep(5)
+        return Text(text="slow")
+
+    def quick(text: str) -> Text:
+        return Text(text="fallback:" + text)
+
+    def seen_in_thread(text: str) -> Text:
+        # a step's thread carries the step's span: what it opens is the step's child
+        with tracing.tracer.start_as_current_span("inside"):
+            return Text(text=text)
+
+    wf = (
+        Workflow("traced", "7", inputs={"text": str})
+        .step("split", split)
+        .step("flaky", flaky, retry=RetryPolicy(attempts=2, wait_s=0))
+        .step("slow", slow, timeout_s=0.2, fallback=quick)
+        .step("never", shout, bind={"text": "flaky.text"}, when=Condition(ref="split.words", op="empty"))
+        .step("thread", seen_in_thread)
+        .build()
+    )
+    run = wf.run({"text": "a b"}, tracer=tracing.tracer)
+    assert run.skipped == {"never"}
+    spans = exporter.get_finished_spans()
+    root = one(spans, "workflow traced")
+    assert root.attributes["kgrag.workflow.version"] == "7"
+    steps = {s.name: s for s in children(spans, root)}
+    assert set(steps) == {"step split", "step flaky", "step slow", "step never", "step thread"}
+    assert steps["step flaky"].attributes["kgrag.step.attempts"] == 2
+    assert steps["step flaky"].attributes["kgrag.step.status"] == "ok"
+    assert steps["step slow"].attributes["kgrag.step.status"] == "timeout"
+    assert [e.name for e in steps["step slow"].events] == ["fallback"]
+    never = steps["step never"].attributes
+    assert never["kgrag.step.status"] == "skipped" and "condition not met" in never["kgrag.step.skip_reason"]
+    assert [c.name for c in children(spans, steps["step thread"])] == ["inside"]
+    assert all(s.context.trace_id == root.context.trace_id for s in spans)
+
+
+def test_a_step_that_fails_for_good_ends_its_span_and_the_run_span_in_error() -> None:
+    tracing, exporter = memory_tracing()
+    flaky = Flaky(failures=5)
+    wf = Workflow("w", "1", inputs={"text": str}).step("flaky", flaky, retry=RetryPolicy(attempts=2)).build()
+    with pytest.raises(WorkflowStepError):
+        wf.run({"text": "x"}, tracer=tracing.tracer)
+    spans = exporter.get_finished_spans()
+    step, run = one(spans, "step flaky"), one(spans, "workflow w")
+    assert step.status.status_code == StatusCode.ERROR and run.status.status_code == StatusCode.ERROR
+    assert step.attributes["kgrag.step.status"] == "failed"
+    assert "transient failure 2" in step.attributes["kgrag.step.error"]
+    assert step.parent is not None and step.parent.span_id == run.context.span_id
