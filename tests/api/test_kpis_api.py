@@ -28,6 +28,8 @@ def test_kpis_drift_and_snapshot_age_over_http(  # type: ignore[no-untyped-def]
     live_api, answer_records: Made, sample_store: Path, tmp_path: Path
 ) -> None:
     store = store_copy(sample_store, tmp_path)
+    # Only this test's answers: other tests may have answered over the shared sample store before this one.
+    StoreLayout(store).audit.unlink(missing_ok=True)
     audit = SqliteAuditStore(StoreLayout(store).audit)
     for record in series(answer_records, 30, 10):  # released answers, then half of the newest ten abstained
         audit.save(record)
