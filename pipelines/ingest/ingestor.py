@@ -14,12 +14,12 @@ store.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from core.errors import IngestEngineError, InputError
 from core.settings import ChunkingSettings
@@ -37,6 +37,9 @@ from pipelines.ingest.report import IngestReport, SkippedItem, save_report
 from pipelines.store.ingest_state import SourceRecord
 from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["IngestReport", "Ingestor", "NoProgress", "ProgressReporter", "SkippedItem", "embedding_text"]
 
@@ -130,7 +133,7 @@ class Ingestor:
 
     def _totals(self, full: bool) -> dict[str, int]:
         if full:
-            return self.store.counts()
+            return self.store.snapshot_counts()
         if not self.store.has_data:
             return {}
         return {"documents": self.store.chunks.document_count(), "chunks": self.store.chunks.chunk_count()}
@@ -401,8 +404,13 @@ class Ingestor:
 
 
 def _file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes, read with plain ``os.read`` calls (no buffered file object: a no-change run hashes
+    every source file, and most are small)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while block := os.read(fd, 1 << 20):
             digest.update(block)
+    finally:
+        os.close(fd)
     return digest.hexdigest()

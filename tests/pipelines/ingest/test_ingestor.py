@@ -9,7 +9,6 @@ from core.settings import load_settings
 from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.stores import open_store
 from pipelines.ingest.ingestor import embedding_text
-from pipelines.store.knowledge import KnowledgeStore
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -72,9 +71,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder) 
     assert "binary" in reasons["bad.txt"]
     assert "UTF-8" in reasons["latin.md"]
     assert reasons["missing-folder"] == "does not exist"
-    reopened = KnowledgeStore.open_existing(
-        tmp_path / "s", embedding_model=embedder.model_name, dimension=embedder.dimension
-    )
+    reopened = open_store(load_settings(store_dir=tmp_path / "s"), embedder, create=False)
     assert reopened.counts()["documents"] == 1
 
 
