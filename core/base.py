@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from core.llm import ChatResult
+if TYPE_CHECKING:
+    from core.llm import ChatResult  # the openai client's module: not imported for the Protocol alone
 
 
 class ChatModel(Protocol):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from core.console import clear_errors, console
+from core.console import console
 from core.errors import InputError
 from pipelines.cli.common import StoreOption, settings_for
 from pipelines.compose.answer import build_answer_service
@@ -73,9 +73,3 @@ def serve(
         # After SIGTERM the app gives answers in flight the grace period, then stops them; this is the backstop.
         timeout_graceful_shutdown=int(settings.api.shutdown_grace_s) + 5,
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``ask`` and ``serve`` to the ``kgrag`` app."""
-    app.command("ask")(clear_errors(ask))
-    app.command("serve")(clear_errors(serve))

@@ -14,6 +14,7 @@ from rich.table import Table
 from core.console import console
 from core.errors import InputError
 from core.settings import load_settings
+from evals.bench.harness import DEFAULT_ANSWER_VARIANTS, parse_modes, run_benchmark
 from pipelines.cli.common import RichProgress
 
 
@@ -101,8 +102,6 @@ def bench(
     ] = False,
 ) -> None:
     """Benchmark retrieval modes on a dataset: recall@2/5, all-gold@8 with 95% CIs, latency, ingestion time."""
-    from evals.bench.harness import DEFAULT_ANSWER_VARIANTS, parse_modes, run_benchmark
-
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to run every question")
     chosen = parse_modes(modes)

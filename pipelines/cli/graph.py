@@ -25,7 +25,7 @@ from pipelines.store.layout import GRAPH
 if TYPE_CHECKING:
     from kg.networkx_store import NetworkxGraphStore
 
-graph_app = typer.Typer(no_args_is_help=True, help="Export the embedded knowledge graph, or push it to Neo4j.")
+app = typer.Typer(no_args_is_help=True, help="Export the embedded knowledge graph, or push it to Neo4j.")
 
 ExportFormat = Literal["graphml", "cypher", "json"]
 
@@ -41,6 +41,8 @@ def embedded_graph(store: Path | None) -> NetworkxGraphStore:
     return lazy.NetworkxGraphStore(directory / GRAPH)
 
 
+@app.command("export")
+@clear_errors
 def export(
     format: Annotated[str, typer.Option("--format", "-f", help="graphml, cypher or json.")] = "json",
     output: Annotated[
@@ -71,6 +73,8 @@ def export(
         )
 
 
+@app.command("push")
+@clear_errors
 def push_command(
     to: Annotated[str, typer.Option("--to", help="Bolt URI of the target, e.g. bolt://127.0.0.1:7687.")],
     store: Annotated[Path | None, typer.Option("--store", help="Store directory (default: KGRAG_STORE_DIR).")] = None,
@@ -103,11 +107,3 @@ def push_command(
         f"pushed to {to} ({target.dialect.name}) in {time.perf_counter() - started:.1f}s: "
         + ", ".join(f"{v} {k}" for k, v in counts.items())
     )
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``graph`` sub-commands to the ``kgrag`` app."""
-
-    graph_app.command("export")(clear_errors(export))
-    graph_app.command("push")(clear_errors(push_command))
-    app.add_typer(graph_app, name="graph")

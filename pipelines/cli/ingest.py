@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from core.console import EXIT_FAILURE, EXIT_PARTIAL, clear_errors, console
+from core.console import EXIT_FAILURE, EXIT_PARTIAL, console
 from core.errors import InputError
 from pipelines.cli.common import RichProgress, StoreOption, settings_for
 from pipelines.compose.ingest import build_ingestor
@@ -90,10 +90,3 @@ def delete(
     with tracing_for(settings) as tracing:
         report = build_ingestor(settings, knowledge, embedder, tracing=tracing).delete(document_ids)
     _finish(report, json_out, fail_if_empty=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``ingest`` and ``delete`` to the ``kgrag`` app."""
-
-    app.command("ingest")(clear_errors(ingest))
-    app.command("delete")(clear_errors(delete))

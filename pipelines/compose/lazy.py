@@ -31,11 +31,12 @@ if TYPE_CHECKING:
     from pipelines.ingest.engines.ray_engine import RayEngine
     from pipelines.ingest.ingestor import Ingestor
     from pipelines.jobs.documents import DocumentJobs
-    from pipelines.store.knowledge import KnowledgeStore
-    from pipelines.store.sql_audit import SqlAuditStore, open_audit_store, recent_outcomes
+    from pipelines.store.sql_audit import SqlAuditStore, SqliteAuditStore, open_audit_store, recent_outcomes
+    from prompts.registry import FilePromptRegistry
+    from retrieval.bm25_index import Bm25Index
     from retrieval.deferred_embedder import DeferredEmbedder
-    from retrieval.embedder import SentenceTransformerEmbedder, describe_model
-    from retrieval.faiss_index import VectorIndexOptions
+    from retrieval.embedder import SentenceTransformerEmbedder
+    from retrieval.faiss_index import FaissVectorIndex
     from retrieval.graph import GraphRetriever
     from retrieval.onnx_embedder import OnnxEmbedder
     from retrieval.rerank import LLMReranker
@@ -43,13 +44,15 @@ if TYPE_CHECKING:
 __all__ = [
     "AnswerService",
     "AutoRollback",
+    "Bm25Index",
     "DeferredEmbedder",
     "DocumentJobs",
     "EntityLinker",
+    "FaissVectorIndex",
+    "FilePromptRegistry",
     "GraphContextBuilder",
     "GraphRetriever",
     "Ingestor",
-    "KnowledgeStore",
     "LLMExtractor",
     "LLMReranker",
     "LocalEngine",
@@ -61,9 +64,8 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "SqlAuditStore",
     "Tracing",
-    "VectorIndexOptions",
+    "SqliteAuditStore",
     "build_gate",
-    "describe_model",
     "graph_rows",
     "load_golden",
     "open_audit_store",
@@ -81,13 +83,15 @@ HOMES: MappingProxyType[str, str] = MappingProxyType(
     {
         "AnswerService": "pipelines.answer.service",  # the answer workflow: openai, SQLAlchemy, SciPy
         "AutoRollback": "pipelines.answer.rollback",  # SQLAlchemy
+        "Bm25Index": "retrieval.bm25_index",  # bm25s (SciPy)
         "DeferredEmbedder": "retrieval.deferred_embedder",  # NumPy
         "DocumentJobs": "pipelines.jobs.documents",  # the store and the ingestor
         "EntityLinker": "kg.linking",  # SciPy, RapidFuzz
+        "FaissVectorIndex": "retrieval.faiss_index",  # FAISS
+        "FilePromptRegistry": "prompts.registry",  # Jinja2, PyYAML, RapidFuzz (guardrails)
         "GraphContextBuilder": "kg.graph_context",  # SciPy
         "GraphRetriever": "retrieval.graph",  # SciPy
         "Ingestor": "pipelines.ingest.ingestor",  # the store
-        "KnowledgeStore": "pipelines.store.knowledge",  # FAISS, bm25s (SciPy), SQLAlchemy, networkx
         "LLMExtractor": "kg.llm_extractor",  # openai
         "LLMReranker": "retrieval.rerank",  # openai
         "LocalEngine": "pipelines.ingest.engines.local",  # NumPy
@@ -99,9 +103,8 @@ HOMES: MappingProxyType[str, str] = MappingProxyType(
         "SentenceTransformerEmbedder": "retrieval.embedder",  # NumPy; torch and the model when built
         "SqlAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
         "Tracing": "core.tracing",  # the OpenTelemetry SDK and its OTLP exporter (protobuf)
-        "VectorIndexOptions": "retrieval.faiss_index",  # FAISS
+        "SqliteAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
         "build_gate": "evals.gate.factory",  # openai (Ragas itself only when a Ragas gate is built)
-        "describe_model": "retrieval.embedder",  # NumPy (reads the model's files, loads nothing)
         "graph_rows": "kg.export",  # networkx
         "load_golden": "pipelines.answer.golden",  # the answer workflow
         "open_audit_store": "pipelines.store.sql_audit",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.errors import ConfigurationError, ModelUnavailableError
 from core.settings import Settings
 from pipelines.compose import lazy
-from prompts.registry import FilePromptRegistry
 from retrieval.base import Embedder
+from retrieval.model_files import describe_model
+
+if TYPE_CHECKING:
+    from prompts.registry import FilePromptRegistry
 
 
 def load_embedder(settings: Settings) -> Embedder:
@@ -35,14 +40,14 @@ def load_embedder(settings: Settings) -> Embedder:
 def deferred_embedder(settings: Settings) -> Embedder:
     """The embedder of :func:`load_embedder`, loaded only when a run has texts to embed (a no-change ingestion or a
     delete has none). Loaded now when the model's files do not state its dimension."""
-    name, dimension = lazy.describe_model(settings.embedding.model_path)
+    name, dimension = describe_model(settings.embedding.model_path)
     if dimension is None:
         return load_embedder(settings)
     return lazy.DeferredEmbedder(name, dimension, lambda: load_embedder(settings))
 
 
 def prompt_registry(settings: Settings) -> FilePromptRegistry:
-    return FilePromptRegistry(settings.prompts.directory)
+    return lazy.FilePromptRegistry(settings.prompts.directory)
 
 
 def check_model(settings: Settings) -> list[str]:

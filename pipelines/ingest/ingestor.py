@@ -15,13 +15,12 @@ stage (discover, parse, chunk, embed, extract, bm25, save...) a child span.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from core.errors import IngestEngineError, InputError
 from core.settings import ChunkingSettings
@@ -42,6 +41,7 @@ from pipelines.store.knowledge import KnowledgeStore
 from retrieval.base import Embedder
 
 if TYPE_CHECKING:
+    import numpy as np
     from opentelemetry.trace import Tracer
 
 __all__ = ["IngestReport", "Ingestor", "NoProgress", "ProgressReporter", "SkippedItem", "embedding_text"]
@@ -146,7 +146,7 @@ class Ingestor:
 
     def _totals(self, full: bool) -> dict[str, int]:
         if full:
-            return self.store.counts()
+            return self.store.snapshot_counts()
         if not self.store.has_data:
             return {}
         return {"documents": self.store.chunks.document_count(), "chunks": self.store.chunks.chunk_count()}
@@ -420,8 +420,13 @@ class Ingestor:
 
 
 def _file_sha256(path: Path) -> str:
+    """sha256 of the file's bytes, read with plain ``os.read`` calls (no buffered file object: a no-change run hashes
+    every source file, and most are small)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while block := os.read(fd, 1 << 20):
             digest.update(block)
+    finally:
+        os.close(fd)
     return digest.hexdigest()

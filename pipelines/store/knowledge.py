@@ -12,25 +12,44 @@ import json
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigurationError, StoreCorruptError, StoreNotFoundError
-from kg.base import GraphStore
-from kg.networkx_store import NetworkxGraphStore
 from pipelines.store import snapshots
 from pipelines.store.ingest_state import IngestState
 from pipelines.store.layout import FORMAT_VERSION, MANIFEST, StoreLayout
-from pipelines.store.sql_audit import SqliteAuditStore
-from retrieval.bm25_index import Bm25Index
-from retrieval.faiss_index import FaissVectorIndex, VectorIndexOptions
 from retrieval.sqlite_chunk_store import SqliteChunkStore
+
+if TYPE_CHECKING:
+    from kg.base import GraphStore
+    from pipelines.store.sql_audit import SqliteAuditStore
+    from retrieval.bm25_index import Bm25Index
+    from retrieval.faiss_index import FaissVectorIndex
+
+
+@dataclass(frozen=True)
+class StoreParts:
+    """How a store opens the parts whose libraries are heavy, each from its path in the snapshot (or the store root,
+    for the audit store): the FAISS index (path, dimension), the BM25 index, the graph and the SQLite audit store.
+
+    The composition root passes them (``pipelines.compose.stores.store_parts``, through its lazy accessors), so a run
+    that touches only the chunk and state files (a no-change ``kgrag ingest``) imports none of FAISS, bm25s,
+    networkx or SQLAlchemy.
+    """
+
+    vectors: Callable[[Path, int], FaissVectorIndex]
+    keywords: Callable[[Path], Bm25Index]
+    graph: Callable[[Path], GraphStore]
+    audit: Callable[[Path], SqliteAuditStore]
 
 
 class KnowledgeStore:
     """Everything ingestion writes and answering reads, for one store directory (one snapshot of it at a time).
 
-    The FAISS index, BM25 index and graph are loaded on first use, so a run that finds nothing changed never
-    loads them.
+    Every part is opened on first use, the FAISS index, BM25 index, graph and audit store through ``parts``, so a
+    run that finds nothing changed neither loads nor imports them.
     """
 
     def __init__(
@@ -39,19 +58,16 @@ class KnowledgeStore:
         *,
         embedding_model: str,
         dimension: int,
+        parts: StoreParts,
         snapshots_retained: int = 2,
-        open_graph: Callable[[Path], GraphStore] | None = None,
-        vector_index: VectorIndexOptions | None = None,
     ) -> None:
         self.root = Path(root)
         self.embedding_model = embedding_model
         self.dimension = dimension
+        self.parts = parts
         self.snapshots_retained = snapshots_retained
-        #: Opens the snapshot's graph from its path (default: the embedded networkx store at that path).
-        self.open_graph: Callable[[Path], GraphStore] = open_graph or NetworkxGraphStore
-        self.vector_index: VectorIndexOptions = vector_index or VectorIndexOptions()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.audit = SqliteAuditStore(StoreLayout(self.root).audit)
+        self._audit: SqliteAuditStore | None = None
         self.snapshot_id = snapshots.current_snapshot_id(self.root)
         self._building = False
         self._directory = snapshots.published_dir(self.root)
@@ -101,29 +117,29 @@ class KnowledgeStore:
     def vectors(self) -> FaissVectorIndex:
         if self._vectors is None:
             self._dir()
-            options = self.vector_index
-            self._vectors = FaissVectorIndex(
-                self.layout.vectors,
-                self.dimension,
-                precision=options.precision,
-                ivf_min_vectors=options.ivf_min_vectors,
-                ivf_nprobe=options.ivf_nprobe,
-            )
+            self._vectors = self.parts.vectors(self.layout.vectors, self.dimension)
         return self._vectors
 
     @property
     def keywords(self) -> Bm25Index:
         if self._keywords is None:
             self._dir()
-            self._keywords = Bm25Index(self.layout.bm25)
+            self._keywords = self.parts.keywords(self.layout.bm25)
         return self._keywords
 
     @property
     def graph(self) -> GraphStore:
         if self._graph is None:
             self._dir()
-            self._graph = self.open_graph(self.layout.graph)
+            self._graph = self.parts.graph(self.layout.graph)
         return self._graph
+
+    @property
+    def audit(self) -> SqliteAuditStore:
+        """The answers, beside the snapshots (they survive re-indexing)."""
+        if self._audit is None:
+            self._audit = self.parts.audit(StoreLayout(self.root).audit)
+        return self._audit
 
     # ----- snapshots -----
 
@@ -213,9 +229,8 @@ class KnowledgeStore:
         *,
         embedding_model: str,
         dimension: int,
+        parts: StoreParts,
         snapshots_retained: int = 2,
-        open_graph: Callable[[Path], GraphStore] | None = None,
-        vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         """Open a store that ingestion has written; a missing one raises StoreNotFoundError with the fix."""
         manifest = cls.read_manifest(root)
@@ -229,9 +244,8 @@ class KnowledgeStore:
             root,
             embedding_model=embedding_model,
             dimension=dimension,
+            parts=parts,
             snapshots_retained=snapshots_retained,
-            open_graph=open_graph,
-            vector_index=vector_index,
         )
 
     @classmethod
@@ -241,31 +255,30 @@ class KnowledgeStore:
         *,
         embedding_model: str,
         dimension: int,
+        parts: StoreParts,
         snapshots_retained: int = 2,
-        open_graph: Callable[[Path], GraphStore] | None = None,
-        vector_index: VectorIndexOptions | None = None,
     ) -> KnowledgeStore:
         if snapshots.published_dir(root) is not None:
             return cls.open_existing(
                 root,
                 embedding_model=embedding_model,
                 dimension=dimension,
+                parts=parts,
                 snapshots_retained=snapshots_retained,
-                open_graph=open_graph,
-                vector_index=vector_index,
             )
         return cls(
             root,
             embedding_model=embedding_model,
             dimension=dimension,
+            parts=parts,
             snapshots_retained=snapshots_retained,
-            open_graph=open_graph,
-            vector_index=vector_index,
         )
 
-    def counts(self) -> dict[str, int]:
+    def snapshot_counts(self) -> dict[str, int]:
+        """Documents, chunks, vectors, BM25 entries and graph counts of the open snapshot (what a run report's
+        totals hold; the audit store is not opened)."""
         if not self.has_data:
-            return {"documents": 0, "chunks": 0, "vectors": 0, "bm25": 0, "answers": self.audit.count()}
+            return {"documents": 0, "chunks": 0, "vectors": 0, "bm25": 0}
         graph = self.graph.counts()
         return {
             "documents": self.chunks.document_count(),
@@ -273,10 +286,15 @@ class KnowledgeStore:
             "vectors": len(self.vectors),
             "bm25": len(self.keywords),
             **{f"graph_{k}": v for k, v in graph.items()},
-            "answers": self.audit.count(),
         }
+
+    def counts(self) -> dict[str, int]:
+        """:meth:`snapshot_counts` and the number of recorded answers."""
+        return {**self.snapshot_counts(), "answers": self.audit.count()}
 
     def close(self) -> None:
         """Close the snapshot's files and the audit store."""
         self._close_snapshot()
-        self.audit.close()
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None

@@ -11,7 +11,8 @@ import pytest
 from core.errors import ConfigurationError
 from retrieval.base import Embedder
 from retrieval.deferred_embedder import DeferredEmbedder
-from retrieval.embedder import SentenceTransformerEmbedder, default_model_path, describe_model
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.model_files import default_model_path, describe_model
 
 
 def test_nothing_to_embed_loads_nothing_and_texts_load_once(embedder: SentenceTransformerEmbedder) -> None:

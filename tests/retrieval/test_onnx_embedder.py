@@ -12,7 +12,8 @@ import pytest
 from core.errors import ConfigurationError, InputError
 from core.settings import EmbeddingSettings, Settings
 from pipelines.compose.models import load_embedder
-from retrieval.embedder import SentenceTransformerEmbedder, default_model_path
+from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.model_files import default_model_path
 from retrieval.onnx_embedder import OnnxEmbedder
 
 TEXTS = [

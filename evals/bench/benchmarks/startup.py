@@ -1,6 +1,6 @@
 """Start-up of the ``kgrag`` commands and the API, as whole processes: min, median and max of ``--runs`` runs each.
 
-    .venv/bin/python -m evals.bench.benchmarks.startup [--docs 10000] [--runs 10] [--json PATH]
+    .venv/bin/python -m evals.bench.benchmarks.startup [--docs 10000] [--runs 10] [--baseline DIR] [--json PATH]
 
 Times, each in a fresh process (what a nightly job or an operator pays):
 
@@ -14,6 +14,10 @@ Times, each in a fresh process (what a nightly job or an operator pays):
 
 Beside the wall-clock seconds, the median CPU seconds (user + system) of each whole process: on a shared machine the
 wall clock also counts the time other jobs hold the CPUs, the CPU time does not.
+
+``--baseline DIR`` also runs every command with the code of another checkout (``DIR`` on ``PYTHONPATH``, e.g. made
+with ``git archive REF | tar -x -C DIR``), alternating run by run with this one over the same store, and prints the
+two side by side with their ratios (baseline / this): one run, the same conditions for both.
 
 Goals (issue 22, median of 10 on the 2-core dev machine): ``--help`` <= 0.4 s, ``prompts list`` <= 0.6 s, no-change
 ingest of 10k documents <= 2 s, ``delete`` <= 1.5 s on a 10k-document store.
@@ -162,60 +166,109 @@ def _until_healthy(store: Path, env: dict[str, str]) -> float:
             proc.wait()
 
 
+def _environment(code: Path, endpoint: ModelEndpoint, store: Path) -> dict[str, str]:
+    """The environment of a ``kgrag`` process that runs the code of the checkout ``code``."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(code), os.environ.get("PYTHONPATH")) if p),
+        "HF_HUB_OFFLINE": "1",
+        "RAGAS_DO_NOT_TRACK": "true",
+        "KGRAG_LLM_BASE_URL": endpoint.url,
+        "KGRAG_LLM_MODEL": MODEL,
+        "KGRAG_STORE_DIR": str(store),
+    }
+
+
+def _commands(
+    src: Path, store: Path, paths: list[Path], endpoint: ModelEndpoint, docs: int, api: bool
+) -> dict[str, Callable[[dict[str, str], int], float]]:
+    """Each timed command: ``command(env, i)`` runs it once (``i``: the run's number, for a fresh document to
+    delete) and returns its seconds."""
+    commands: dict[str, Callable[[dict[str, str], int], float]] = {
+        "kgrag --help": lambda env, _: _run(["--help"], env),
+        "kgrag prompts list": lambda env, _: _run(["prompts", "list"], env),
+        "kgrag model status": lambda env, _: _run(["model", "status"], env),
+        f"kgrag ingest --sync (no change, {docs} docs)": lambda env, _: _run(
+            ["ingest", str(src), "--store", str(store), "--sync"], env
+        ),
+        f"kgrag delete ID ({docs}-doc store)": lambda env, i: _run(
+            ["delete", paths[i].relative_to(src).as_posix(), "--store", str(store)], env
+        ),
+        "kgrag ask, to its first model request": lambda env, _: _until_first_request(
+            ["ask", "Who does Person7 report to?", "--store", str(store)], env, endpoint
+        ),
+    }
+    if api:
+        commands["kgrag serve, to its first /healthz 200"] = lambda env, _: _until_healthy(store, env)
+    return commands
+
+
+def _ratio(baseline: float, this: float) -> str:
+    return f"{baseline / this:.2f}x" if this > 0 else "-"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=10_000, help="synthetic documents in the store")
     parser.add_argument("--runs", type=int, default=10, help="processes per command")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--skip-api", action="store_true", help="do not time kgrag serve")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, help="a checkout of other code to time beside this one, run by run"
+    )
     args = parser.parse_args()
+    if args.baseline is not None and not (args.baseline / "pipelines" / "cli" / "main.py").is_file():
+        raise SystemExit(f"--baseline {args.baseline} is not a kgrag checkout (no pipelines/cli/main.py)")
+    if args.docs < 2 * args.runs:
+        raise SystemExit("--docs must be at least twice --runs (each delete run removes a document of its own)")
     endpoint = ModelEndpoint()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, dict[str, float]]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="kgrag-startup-") as tmp:
             src, store = Path(tmp) / "src", Path(tmp) / "store"
             paths = write_tree(src, args.docs)
-            env = {
-                **os.environ,
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-                "HF_HUB_OFFLINE": "1",
-                "RAGAS_DO_NOT_TRACK": "true",
-                "KGRAG_LLM_BASE_URL": endpoint.url,
-                "KGRAG_LLM_MODEL": MODEL,
-                "KGRAG_STORE_DIR": str(store),
-            }
-            first_ingest = _run(["ingest", str(src), "--store", str(store)], env, timeout=7200)
-            commands: dict[str, Callable[[int], float]] = {
-                "kgrag --help": lambda _: _run(["--help"], env),
-                "kgrag prompts list": lambda _: _run(["prompts", "list"], env),
-                "kgrag model status": lambda _: _run(["model", "status"], env),
-                f"kgrag ingest --sync (no change, {args.docs} docs)": lambda _: _run(
-                    ["ingest", str(src), "--store", str(store), "--sync"], env
-                ),
-                f"kgrag delete ID ({args.docs}-doc store)": lambda i: _run(
-                    ["delete", paths[i].relative_to(src).as_posix(), "--store", str(store)], env
-                ),
-                "kgrag ask, to its first model request": lambda _: _until_first_request(
-                    ["ask", "Who does Person7 report to?", "--store", str(store)], env, endpoint
-                ),
-            }
-            if not args.skip_api:
-                commands["kgrag serve, to its first /healthz 200"] = lambda _: _until_healthy(store, env)
+            variants = {"this": _environment(ROOT, endpoint, store)}
+            if args.baseline is not None:
+                variants["baseline"] = _environment(args.baseline.resolve(), endpoint, store)
+            first_ingest = _run(["ingest", str(src), "--store", str(store)], variants["this"], timeout=7200)
+            commands = _commands(src, store, paths, endpoint, args.docs, not args.skip_api)
             for name, command in commands.items():
-                runs = [_timed(partial(command, i)) for i in range(args.runs)]
-                results[name] = _stats([wall for wall, _ in runs]) | {
-                    "cpu_median": round(statistics.median(cpu for _, cpu in runs), 3)
+                runs: dict[str, list[tuple[float, float]]] = {variant: [] for variant in variants}
+                for i in range(args.runs):
+                    for n, (variant, env) in enumerate(variants.items()):  # alternate: the same conditions for both
+                        runs[variant].append(_timed(partial(command, env, i * len(variants) + n)))
+                results[name] = {
+                    variant: _stats([wall for wall, _ in timed])
+                    | {"cpu_median": round(statistics.median(cpu for _, cpu in timed), 3)}
+                    for variant, timed in runs.items()
                 }
                 print(f"{name}: {results[name]}", file=sys.stderr, flush=True)
     finally:
         endpoint.close()
-    report = {"docs": args.docs, "first_full_ingest_s": round(first_ingest, 1), "commands": results}
+    report = {
+        "docs": args.docs,
+        "runs": args.runs,
+        "baseline": str(args.baseline) if args.baseline else None,
+        "first_full_ingest_s": round(first_ingest, 1),
+        "commands": results,
+    }
     width = max(len(name) for name in results)
-    print(f"{'command':<{width}}  {'min s':>7}  {'median s':>8}  {'max s':>7}  {'CPU s (median)':>14}")
+    header = f"{'command':<{width}}  {'min s':>7}  {'median s':>8}  {'max s':>7}  {'CPU s':>6}"
+    if args.baseline is not None:
+        header += f"  {'baseline median s':>17}  {'CPU s':>6}  {'ratio wall':>10}  {'ratio CPU':>9}"
+    print(header)
     for name, row in results.items():
-        cpu = f"{row['cpu_median']:>14.3f}" if "cpu_median" in row else ""
-        print(f"{name:<{width}}  {row['min']:>7.3f}  {row['median']:>8.3f}  {row['max']:>7.3f}  {cpu}")
-    print(f"(first full ingest of {args.docs} docs: {first_ingest:.1f} s; {args.runs} runs per command)")
+        this = row["this"]
+        line = f"{name:<{width}}  {this['min']:>7.3f}  {this['median']:>8.3f}  {this['max']:>7.3f}"
+        line += f"  {this['cpu_median']:>6.3f}"
+        if "baseline" in row:
+            base = row["baseline"]
+            line += (
+                f"  {base['median']:>17.3f}  {base['cpu_median']:>6.3f}"
+                f"  {_ratio(base['median'], this['median']):>10}  {_ratio(base['cpu_median'], this['cpu_median']):>9}"
+            )
+        print(line)
+    print(f"(first full ingest of {args.docs} docs: {first_ingest:.1f} s; {args.runs} runs per command and code)")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
 

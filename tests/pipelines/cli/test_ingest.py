@@ -16,6 +16,9 @@ from tests.otlp import OtlpReceiver
 ROOT = Path(__file__).resolve().parents[3]
 #: The embedder's libraries: loading the model imports them.
 EMBEDDER = ("torch", "onnxruntime", "sentence_transformers", "transformers")
+#: What the snapshot's heavy parts (FAISS index, BM25 index, graph, audit store), the prompt registry and the model
+#: client import: a no-change run decides from the chunk and state files alone, so it imports none of them.
+UNTOUCHED_BY_NO_CHANGE = ("faiss", "bm25s", "scipy", "networkx", "sqlalchemy", "jinja2", "openai")
 SCRIPT = """
 import json, sys
 from pipelines.cli.main import app
@@ -54,6 +57,7 @@ def test_no_change_sync_and_delete_load_no_embedder(tmp_path: Path) -> None:
     assert same["snapshot_id"] == same["previous_snapshot_id"] == first["snapshot_id"]  # nothing published
     assert "nothing changed: the published snapshot is kept" in same["notes"]
     assert modules.isdisjoint(EMBEDDER), sorted(modules & set(EMBEDDER))
+    assert modules.isdisjoint(UNTOUCHED_BY_NO_CHANGE), sorted(modules & set(UNTOUCHED_BY_NO_CHANGE))
 
     gone, modules = kgrag("delete", "security-policy.txt", "--store", store)
     assert gone["deleted_documents"] == ["security-policy.txt"] and gone["chunks_removed"] > 0
@@ -61,7 +65,9 @@ def test_no_change_sync_and_delete_load_no_embedder(tmp_path: Path) -> None:
     assert gone["totals"]["vectors"] == first["totals"]["vectors"] - gone["chunks_removed"]
     assert gone["snapshot_id"] != first["snapshot_id"]
     assert modules.isdisjoint(EMBEDDER), sorted(modules & set(EMBEDDER))
-    assert "faiss" in modules  # its vectors were removed from the index
+    assert {"faiss", "bm25s", "networkx"} <= modules  # its vectors, BM25 entries and graph facts were removed
+    assert modules.isdisjoint({"sqlalchemy", "jinja2", "openai"})  # no audit store, prompt or model client
+    assert "answers" not in gone["totals"]  # the totals are the snapshot's
 
 
 def test_a_traced_run_exports_its_spans_over_otlp_before_exiting(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli.main import COMMANDS, load_command
 from tests.conftest import DATA_DIR, RunningModelServer, free_port
 from tests.pipelines.ingest.pdfmaker import bomb_bytes
 
@@ -122,3 +124,57 @@ def test_ask_json_with_qwen(sample_store: Path, qwen_server: RunningModelServer)
     assert any("founded in 2014" in c["text"] for c in record["citations"])
     steps = [t["step"] for t in record["provenance"]["trace"]]
     assert {"retrieve", "graph_context", "assemble", "generate", "gate"} <= set(steps)
+
+
+# ----- the command table: what `kgrag --help` lists without importing the commands, and what starting one imports
+
+
+def imported_by_kgrag(*args: str) -> set[str]:
+    """Top-level modules a whole ``kgrag ARGS`` process (this checkout's code) has imported when it ends."""
+    script = (
+        "import atexit, json, sys\n"
+        "atexit.register(lambda: print('\\nMODULES ' + json.dumps(sorted(sys.modules))))\n"
+        "from pipelines.cli.main import app\n"
+        "app(sys.argv[1:])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.rpartition("\nMODULES ")[2]))
+
+
+def tops(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_the_table_shows_each_command_s_own_help(name: str) -> None:
+    command = load_command(name)
+    own = inspect.cleandoc(command.help or "").split("\n\n")[0]
+    assert " ".join(COMMANDS[name].help.split()) == " ".join(own.split())
+    assert command.name == name
+
+
+def test_help_lists_every_command_in_table_order_and_imports_none_of_them() -> None:
+    proc = kgrag("--help", env={"COLUMNS": "400"})
+    assert proc.returncode == 0, proc.stderr
+    listed = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("│ ") and len(line.split()) > 2]
+    assert listed[-len(COMMANDS) :] == list(COMMANDS)
+    modules = imported_by_kgrag("--help")
+    assert not {home.module for home in COMMANDS.values()} & modules
+    deferred = {"pydantic_settings", "jinja2", "yaml", "openai", "numpy", "sqlalchemy", "networkx", "faiss", "torch"}
+    assert tops(modules).isdisjoint(deferred), sorted(tops(modules) & deferred)
+
+
+def test_prompts_list_imports_its_command_module_alone() -> None:
+    modules = imported_by_kgrag("prompts", "list")
+    assert {home.module for home in COMMANDS.values()} & modules == {"pipelines.cli.prompts"}
+    heavy = {"openai", "numpy", "sqlalchemy", "networkx", "faiss", "bm25s", "torch", "onnxruntime"}
+    assert tops(modules).isdisjoint(heavy), sorted(tops(modules) & heavy)
+
+
+def test_an_unknown_command_is_bad_input_with_a_suggestion() -> None:
+    proc = kgrag("promts", "list")
+    assert proc.returncode == 2
+    assert "No such command 'promts'" in proc.stderr and "prompts" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -45,7 +45,7 @@ def test_starting_the_cli_imports_no_heavy_library() -> None:
 
 
 def test_the_check_sees_a_heavy_import() -> None:
-    assert "faiss" in imported_by("from pipelines.compose import lazy\nlazy.VectorIndexOptions")
+    assert "faiss" in imported_by("from pipelines.compose import lazy\nlazy.FaissVectorIndex")
 
 
 @pytest.mark.parametrize("name", sorted(lazy.HOMES))

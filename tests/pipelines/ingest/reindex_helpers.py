@@ -42,6 +42,11 @@ def settings_for(root: Path):  # type: ignore[no-untyped-def]
     return load_settings(store_dir=root, chunking={"max_chars": 150, "min_chars": 40})
 
 
+def open_reader(root: Path, embedder) -> KnowledgeStore:  # type: ignore[no-untyped-def]
+    """The published store at ``root``, opened as a reader (the API, ``kgrag ask``) opens it."""
+    return open_store(settings_for(root), embedder, create=False)
+
+
 def run_ingest(
     root: Path,
     embedder,  # type: ignore[no-untyped-def]

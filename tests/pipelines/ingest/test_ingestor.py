@@ -10,7 +10,6 @@ from kg.llm_extractor import LLMExtractor
 from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.stores import open_store
 from pipelines.ingest.ingestor import Ingestor, embedding_text
-from pipelines.store.knowledge import KnowledgeStore
 from tests.kg.helpers import load_extraction_template, render
 from tests.scripted_model import ScriptedChatModel
 
@@ -75,9 +74,7 @@ def test_bad_files_are_reported_and_the_rest_ingested(tmp_path: Path, embedder) 
     assert "binary" in reasons["bad.txt"]
     assert "UTF-8" in reasons["latin.md"]
     assert reasons["missing-folder"] == "does not exist"
-    reopened = KnowledgeStore.open_existing(
-        tmp_path / "s", embedding_model=embedder.model_name, dimension=embedder.dimension
-    )
+    reopened = open_store(load_settings(store_dir=tmp_path / "s"), embedder, create=False)
     assert reopened.counts()["documents"] == 1
 
 

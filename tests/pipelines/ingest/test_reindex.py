@@ -15,6 +15,7 @@ from pipelines.store.knowledge import KnowledgeStore
 from tests.pipelines.ingest.reindex_helpers import (
     CountingEmbedder,
     fingerprint,
+    open_reader,
     run_ingest,
     write_v1,
     write_v2,
@@ -138,14 +139,14 @@ def test_readers_keep_a_whole_snapshot_while_a_new_one_is_published(tmp_path: Pa
     src, root = tmp_path / "src", tmp_path / "store"
     write_v1(src)
     _, first = run_ingest(root, embedder, [src])
-    reader = KnowledgeStore.open_existing(root, embedding_model=embedder.model_name, dimension=embedder.dimension)
+    reader = open_reader(root, embedder)
     before = fingerprint(reader)
     assert reader.snapshot_id == KnowledgeStore.current_snapshot_id(root) == first.snapshot_id
     write_v2(src)
     _, second = run_ingest(root, embedder, [src], sync=True)
     assert KnowledgeStore.current_snapshot_id(root) == second.snapshot_id != reader.snapshot_id
     assert fingerprint(reader) == before, "an open reader keeps seeing the snapshot it opened"
-    fresh = KnowledgeStore.open_existing(root, embedding_model=embedder.model_name, dimension=embedder.dimension)
+    fresh = open_reader(root, embedder)
     assert fresh.chunks.get_document("new.txt") is not None and fresh.chunks.get_document("old.txt") is None
     assert snapshots.list_snapshots(root) == [first.snapshot_id, second.snapshot_id], "the previous one is retained"
     assert (root / "chunks.sqlite").resolve().parent.name == second.snapshot_id
@@ -174,7 +175,3 @@ def test_a_store_written_before_snapshots_is_read_and_migrated(tmp_path: Path, e
     assert (root / "chunks.sqlite").is_symlink() and (root / "bm25").is_symlink()
     clean, _ = run_ingest(tmp_path / "clean", embedder, [src])
     assert fingerprint(store) == fingerprint(clean)
-
-
-def open_reader(root: Path, embedder) -> KnowledgeStore:  # type: ignore[no-untyped-def]
-    return KnowledgeStore.open_existing(root, embedding_model=embedder.model_name, dimension=embedder.dimension)

@@ -16,7 +16,7 @@ from core.errors import StoreBusyError
 from pipelines.ingest.locking import IngestLock
 from pipelines.store import snapshots
 from pipelines.store.knowledge import KnowledgeStore
-from tests.pipelines.ingest.reindex_helpers import fingerprint, run_ingest, write_v1, write_v2
+from tests.pipelines.ingest.reindex_helpers import fingerprint, open_reader, run_ingest, write_v1, write_v2
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -31,10 +31,6 @@ def child(store: Path, src: Path, stage: str, count: int = 1) -> subprocess.Pope
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def open_reader(root: Path, embedder) -> KnowledgeStore:  # type: ignore[no-untyped-def]
-    return KnowledgeStore.open_existing(root, embedding_model=embedder.model_name, dimension=embedder.dimension)
 
 
 @pytest.fixture(scope="module")
