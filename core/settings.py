@@ -120,6 +120,9 @@ class RetrievalSettings(BaseModel):
     #: 0 shows whole passages.
     evidence_budget_tokens: int = Field(default=450, ge=0)
     evidence_per_passage: int = Field(default=2, ge=0)
+    #: The strict retry's focused view: only the passages' best sentences for the question (no first sentences),
+    #: within this budget; 0 shows the strict prompt the same sentences as the first.
+    strict_evidence_budget_tokens: int = Field(default=220, ge=0)
     #: Optional listwise LLM rerank of the first ``rerank_candidates`` hits (one model call per question).
     rerank: bool = False
     rerank_candidates: int = 10

@@ -53,7 +53,9 @@ class SentenceSelector:
     Passages are served in rank order: each first gets its first sentence and its ``per_passage`` best scored
     sentences (score: stems shared with the question, plus ``FACT_WEIGHT`` when a graph fact was extracted from it,
     plus ``BRIDGE_WEIGHT`` when it names another shown passage's title); a chosen sentence opening with a pronoun
-    brings the sentence before it. A passage whose first sentence does not fit is left out.
+    brings the sentence before it. A passage whose first sentence does not fit is left out. With
+    ``first_sentence`` off (the strict retry's focused view) a passage shows only its scored sentences, so a
+    passage sharing nothing with the question shows nothing.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class SentenceSelector:
         budget_tokens: int = 450,
         *,
         per_passage: int = 2,
+        first_sentence: bool = True,
         count_tokens: Callable[[str], int] = approximate_tokens,
     ) -> None:
         if budget_tokens < 1:
@@ -69,6 +72,7 @@ class SentenceSelector:
             raise ConfigurationError(f"sentences per passage must be 0 or more, got {per_passage}")
         self.budget_tokens = budget_tokens
         self.per_passage = per_passage
+        self.first_sentence = first_sentence
         self.count_tokens = count_tokens
 
     def select(
@@ -92,15 +96,16 @@ class SentenceSelector:
             facts = (fact_spans or {}).get(hit.chunk.id, ())
             others = [t for i, t in enumerate(titles) if i != number - 1 and t]
             scores = [self._score(text[s:e], (s, e), wanted, facts, others) for s, e in spans]
-            best = sorted((i for i in range(1, len(spans)) if scores[i] > 0), key=lambda i: (-scores[i], i))
+            first = 1 if self.first_sentence else 0
+            best = sorted((i for i in range(first, len(spans)) if scores[i] > 0), key=lambda i: (-scores[i], i))
             chosen: list[int] = []
-            for index in [0, *best[: self.per_passage]]:
+            for index in [0, *best[: self.per_passage]] if self.first_sentence else best[: self.per_passage]:
                 group = [index]
                 if index > 0 and _PRONOUN_OPENING.match(text[spans[index][0] : spans[index][1]]):
                     group.insert(0, index - 1)
                 cost = sum(self.count_tokens(text[spans[i][0] : spans[i][1]]) for i in group if i not in chosen)
                 if cost > left:
-                    if index == 0:
+                    if index == 0 and self.first_sentence:
                         break  # not even the passage's opening fits: leave the passage out
                     continue
                 left -= cost

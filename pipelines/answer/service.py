@@ -90,6 +90,7 @@ class AnswerService:
         strict_prompt: str = "answer_strict",
         context_budget_tokens: int | None = None,
         selector: SentenceSelector | None = None,
+        strict_selector: SentenceSelector | None = None,
         rollback: AutoRollback | None = None,
         tracer: Tracer | None = None,
         capture_content: bool = False,
@@ -131,7 +132,7 @@ class AnswerService:
                 prompt=strict_prompt,
                 guardrails=strict_guardrails,
                 assembler=assembler,
-                selector=selector,
+                selector=strict_selector or selector,
             ),
             AnswerStep.GATE_STRICT: GateStep(gate, strict_guardrails),
         }

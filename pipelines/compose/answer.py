@@ -70,6 +70,11 @@ def build_answer_service(
         selector=SentenceSelector(r.evidence_budget_tokens, per_passage=r.evidence_per_passage)
         if r.evidence_budget_tokens
         else None,
+        strict_selector=SentenceSelector(
+            r.strict_evidence_budget_tokens, per_passage=r.evidence_per_passage, first_sentence=False
+        )
+        if r.strict_evidence_budget_tokens and r.evidence_budget_tokens
+        else None,
         rollback=lazy.AutoRollback(registry, audit, rollback, label=settings.prompts.label)
         if rollback.enabled
         else None,

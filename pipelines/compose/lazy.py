@@ -63,8 +63,8 @@ __all__ = [
     "RayEngine",
     "SentenceTransformerEmbedder",
     "SqlAuditStore",
-    "Tracing",
     "SqliteAuditStore",
+    "Tracing",
     "build_gate",
     "graph_rows",
     "load_golden",
@@ -102,8 +102,8 @@ HOMES: MappingProxyType[str, str] = MappingProxyType(
         "RayEngine": "pipelines.ingest.engines.ray_engine",  # NumPy; Ray when it runs
         "SentenceTransformerEmbedder": "retrieval.embedder",  # NumPy; torch and the model when built
         "SqlAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
-        "Tracing": "core.tracing",  # the OpenTelemetry SDK and its OTLP exporter (protobuf)
         "SqliteAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
+        "Tracing": "core.tracing",  # the OpenTelemetry SDK and its OTLP exporter (protobuf)
         "build_gate": "evals.gate.factory",  # openai (Ragas itself only when a Ragas gate is built)
         "graph_rows": "kg.export",  # networkx
         "load_golden": "pipelines.answer.golden",  # the answer workflow

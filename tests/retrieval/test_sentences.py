@@ -83,3 +83,11 @@ def test_bad_settings_are_refused() -> None:
         SentenceSelector(0)
     with pytest.raises(ConfigurationError):
         SentenceSelector(10, per_passage=-1)
+
+
+def test_the_focused_view_shows_only_sentences_about_the_question() -> None:
+    selector = SentenceSelector(1000, per_passage=1, first_sentence=False, count_tokens=words)
+    unrelated = hit("x", "Something else entirely. Nothing here either.")
+    picked = selector.select("Where was Hank Williams Jr. born?", [hit("a", AUDREY), unrelated])
+    assert shown(AUDREY, picked[0]) == ["Hank Williams Jr., their son, was born in 1949 in Shreveport."]
+    assert picked[1] == [], "a passage sharing nothing with the question shows nothing"
