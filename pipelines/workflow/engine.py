@@ -123,8 +123,16 @@ class CompiledWorkflow:
         """Run the steps, independent ones concurrently; raise on the first step that fails for good.
 
         With a ``deadline``: no step starts once it has expired or was cancelled (:class:`RequestCancelledError`),
-        each step's timeout is cut to the time left, and a step that failed is not retried past it.
+        each step's timeout is cut to the time left, and a step that failed is not retried past it. The deadline
+        is bound (:meth:`Deadline.bound`) while the steps run, so a model call in flight in a step is aborted when
+        it passes or is cancelled.
         """
+        if deadline is None:
+            return await self._arun(inputs, None)
+        with deadline.bound():
+            return await self._arun(inputs, deadline)
+
+    async def _arun(self, inputs: Mapping[str, Any], deadline: Deadline | None) -> WorkflowRun:
         missing = set(self.inputs) - set(inputs)
         if missing:
             raise InputError(f"workflow {self.name!r} is missing input(s): {', '.join(sorted(missing))}")
