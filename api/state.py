@@ -61,10 +61,11 @@ class AppState:
 
 def build_state(settings: Settings) -> AppState:
     """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry."""
-    admission = AdmissionQueue(settings.llm_base_url, settings.admission)
+    client = ModelClient.from_settings(settings)
+    admission = AdmissionQueue(settings.llm_base_url, settings.admission, ejected=client.pool.ejected)
     breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
     metrics = ApiMetrics()
-    model = GuardedModel(ModelClient.from_settings(settings), breaker, metrics)
+    model = GuardedModel(client, breaker, metrics)
     state = AppState(settings=settings, admission=admission, breaker=breaker, metrics=metrics, model=model)
     metrics.watch(LiveSources(admission, breaker, lambda: review_queue_depth(state)))
     return state
