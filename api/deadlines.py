@@ -52,7 +52,7 @@ async def run_model_work(request: Request, deadline: Deadline, work: Callable[[]
     queue: AdmissionQueue = app_state(request).admission
     watch = asyncio.create_task(_watch_disconnect(request, deadline))
     try:
-        return await queue.run(deadline, work)
+        return await queue.run(deadline, work, gone=request.is_disconnected)
     finally:
         watch.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -60,6 +60,19 @@ class _LiveGauges(Collector):
         yield GaugeMetricFamily(
             "kgrag_admission_service_time_seconds", "Measured (EWMA) time of one answer.", stats.service_time_s
         )
+        replica_in_flight = GaugeMetricFamily(
+            "kgrag_admission_replica_in_flight", "Answers running on each model replica.", labels=["endpoint"]
+        )
+        replica_service = GaugeMetricFamily(
+            "kgrag_admission_replica_service_time_seconds",
+            "Measured (EWMA) time of one answer on each model replica.",
+            labels=["endpoint"],
+        )
+        for replica in stats.replicas:
+            replica_in_flight.add_metric([replica.endpoint], replica.in_flight)
+            replica_service.add_metric([replica.endpoint], replica.service_time_s)
+        yield replica_in_flight
+        yield replica_service
         breaker = self.sources.breaker
         state = GaugeMetricFamily(
             "kgrag_model_breaker_state", "The model breaker's state (1 for the current one).", labels=["state"]
@@ -154,7 +167,7 @@ class ApiMetrics:
         )
         self.model_calls = Counter(
             "kgrag_model_calls",
-            "Answer-model calls by outcome (ok, error, rejected by the breaker).",
+            "Answer-model calls by outcome (ok, error, rejected by the breaker, cancelled by the request).",
             ["outcome"],
             registry=r,
         )

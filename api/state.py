@@ -74,11 +74,11 @@ class AppState:
 def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
     """The app's parts that live as long as it: admission queue, breaker, guarded model, metrics registry, drift
     watch (and the tracer provider, given)."""
-    admission = AdmissionQueue(settings.llm_base_url, settings.admission)
+    client = ModelClient.from_settings(settings, traced=model_tracer(tracing))
+    admission = AdmissionQueue(settings.llm_base_url, settings.admission, ejected=client.pool.ejected)
     breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
     drift = DriftWatch(settings.drift) if settings.drift.enabled else None
     metrics = ApiMetrics(retrieval_mode=settings.retrieval.mode, drift=drift, enabled=settings.api.metrics_enabled)
-    client = ModelClient.from_settings(settings, traced=model_tracer(tracing))
     model = GuardedModel(client, breaker, metrics if metrics.enabled else None)
     state = AppState(
         settings=settings,

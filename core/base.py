@@ -51,5 +51,6 @@ class ModelCallObserver(Protocol):
     def model_call(
         self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
     ) -> None:
-        """``outcome``: ``ok``, ``error`` (the endpoint failed) or ``rejected`` (the breaker is open)."""
+        """``outcome``: ``ok``, ``error`` (the endpoint failed), ``rejected`` (the breaker is open) or ``cancelled``
+        (the request's deadline passed or its client left while the call was in flight)."""
         ...

@@ -1,14 +1,29 @@
-"""A request's deadline and cancellation token, shared by the API (which sets it) and the workflow (which checks it).
+"""A request's deadline and cancellation token, shared by the API (which sets it), the workflow (which checks it
+between steps) and the model client (which aborts a call in flight when it passes or is cancelled).
 
-Thread-safe: the API's event loop cancels it while the workflow runs in a worker thread.
+Thread-safe: the API's event loop cancels it while the workflow runs in a worker thread. The work of one request
+runs inside :meth:`Deadline.bound`, so that code deep in it (a model call inside a step) finds the request's
+deadline with :func:`current_deadline` without every layer in between passing it on: a context variable, which
+``asyncio`` tasks and ``asyncio.to_thread`` copy, so it follows the request and never leaks into another one.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from core.errors import RequestCancelledError
+
+#: The deadline of the request whose work runs in this context (None outside one).
+_CURRENT: ContextVar[Deadline | None] = ContextVar("kgrag_request_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline bound by the request whose work is running here, if any."""
+    return _CURRENT.get()
 
 
 class Deadline:
@@ -39,7 +54,13 @@ class Deadline:
 
     @property
     def expired(self) -> bool:
-        return self.cancelled or time.monotonic() >= self._expires
+        """Cancelled, or out of time."""
+        return self.cancelled or self.passed
+
+    @property
+    def passed(self) -> bool:
+        """Out of time (whether or not it was also cancelled since: the API cancels a request at its deadline)."""
+        return time.monotonic() >= self._expires
 
     @property
     def reason(self) -> str:
@@ -57,11 +78,24 @@ class Deadline:
         """Move the deadline to at most ``seconds`` from now (graceful shutdown)."""
         self._expires = min(self._expires, time.monotonic() + max(0.0, seconds))
 
+    @contextmanager
+    def bound(self) -> Iterator[Deadline]:
+        """Make this the :func:`current_deadline` of the code run inside (and of the tasks and threads it starts)."""
+        token = _CURRENT.set(self)
+        try:
+            yield self
+        finally:
+            _CURRENT.reset(token)
+
     def check(self, retry_after_s: float = 1.0) -> None:
         """Raise :class:`RequestCancelledError` if the request was cancelled or its deadline passed."""
         if self.expired:
-            raise RequestCancelledError(
-                f"the request was stopped after {self.elapsed():.1f}s: {self.reason}",
-                retry_after_s=retry_after_s,
-                hint="retry later, or send a longer X-Request-Timeout (within KGRAG_API__REQUEST_TIMEOUT_S)",
-            )
+            raise self.stopped(retry_after_s)
+
+    def stopped(self, retry_after_s: float = 1.0) -> RequestCancelledError:
+        """The error of work stopped by this deadline (its reason, or that it passed)."""
+        return RequestCancelledError(
+            f"the request was stopped after {self.elapsed():.1f}s: {self.reason or 'the deadline passed'}",
+            retry_after_s=retry_after_s,
+            hint="retry later, or send a longer X-Request-Timeout (within KGRAG_API__REQUEST_TIMEOUT_S)",
+        )

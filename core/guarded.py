@@ -7,7 +7,7 @@ from typing import Any
 
 from core.base import ChatModel, ModelCallObserver
 from core.breaker import ModelBreaker
-from core.errors import ModelCircuitOpenError
+from core.errors import ModelCircuitOpenError, RequestCancelledError
 from core.llm import ChatResult, parse_json_object
 
 
@@ -50,6 +50,9 @@ class GuardedModel:
             return result
         except ModelCircuitOpenError:
             outcome = "rejected"
+            raise
+        except RequestCancelledError:
+            outcome = "cancelled"  # the request's deadline or its client stopped the call: not the model's failure
             raise
         finally:
             if self.observer is not None:

@@ -1,23 +1,46 @@
 """The model layer: one client for any OpenAI-compatible chat endpoint (the local llama.cpp server by default), or
-for several replicas of one model (a comma-separated ``KGRAG_LLM_BASE_URL``; see :mod:`core.replicas`)."""
+for several replicas of one model (a comma-separated ``KGRAG_LLM_BASE_URL``; see :mod:`core.replicas`).
+
+A call made inside a request's :meth:`~core.deadline.Deadline.bound` work is **interruptible**: it is sent by an
+async client on a private event loop, and aborted (its connection closed) as soon as the request is cancelled
+(client gone, shutdown) or its deadline passes, so that a server which stops on a closed connection stops
+generating for nobody (``kgrag model serve`` does: :mod:`core.llama_server`). A call aborted at the deadline is the
+model's failure (the breaker counts it, the replica is ejected) only when the endpoint's HTTP server does not even
+answer then (a hung server); a live but busy one just ran out of the request's time.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from functools import cached_property
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, Field
 
-from core.errors import ModelOutputError, ModelUnavailableError
-from core.replicas import ReplicaPool, split_urls
+from core.deadline import Deadline, current_deadline
+from core.errors import KgragError, ModelOutputError, ModelUnavailableError
+from core.replicas import Replica, ReplicaPool, split_urls
 from core.settings import Settings
 from core.spans import NO_SPAN, SpanLike
 
 if TYPE_CHECKING:
     from core.genai import ModelCallTracer
+
+#: How often a call in flight looks at its request's deadline (seconds).
+CANCEL_POLL_S = 0.1
+#: How long the HTTP server of a live endpoint may take to answer, asked when a call to it ran past the deadline.
+LIVENESS_PROBE_S = 2.0
+
+
+class _Aborted(Exception):
+    """A call stopped because its request's deadline passed or was cancelled."""
 
 
 class TokenLogprob(BaseModel):
@@ -150,6 +173,13 @@ class ModelClient:
             kwargs["response_format"] = {"type": "json_object", "schema": json_schema}
         elif json_mode:
             kwargs["response_format"] = {"type": "json_object"}
+        kwargs |= {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        deadline = current_deadline()
         failures: list[tuple[str, str, ModelUnavailableError]] = []
         tried: set[str] = set()
         while (replica := self.pool.acquire(tried)) is not None:
@@ -157,14 +187,18 @@ class ModelClient:
             if span.is_recording():
                 span.set_attributes(_server(replica.url))
             try:
-                response = self._clients[replica.url].chat.completions.create(
-                    model=self.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    **kwargs,
-                )
-            except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+                if deadline is not None:
+                    deadline.check()
+                response = self._create(replica.url, kwargs, deadline)
+            except (_Aborted, openai.APITimeoutError) as exc:
+                if deadline is None or deadline.remaining() > CANCEL_POLL_S:  # not the request's deadline: a failure
+                    self.pool.release(replica, type(exc).__name__)
+                    why = type(exc).__name__
+                    span.add_event("replica failed", {"url.full": replica.url, "error.type": why})
+                    failures.append((replica.url, why, _caused(self.unavailable(why, replica.url), exc)))
+                    continue
+                raise self._stopped(replica, deadline) from exc
+            except openai.APIConnectionError as exc:
                 self.pool.release(replica, type(exc).__name__)
                 why = type(exc).__name__
                 span.add_event("replica failed", {"url.full": replica.url, "error.type": why})
@@ -205,6 +239,45 @@ class ModelClient:
             logprobs=tokens,
             finish_reason=choice.finish_reason,
         )
+
+    def _create(self, url: str, params: dict[str, Any], deadline: Deadline | None) -> ChatCompletion:
+        """One completion from ``url``: a plain blocking call outside a request, else an interruptible one."""
+        if deadline is None or _in_event_loop():
+            timeout = self.timeout_s if deadline is None else max(0.01, min(self.timeout_s, deadline.remaining()))
+            return self._clients[url].chat.completions.create(**params, timeout=timeout)
+        return asyncio.run(self._create_until(url, params, deadline))
+
+    @cached_property
+    def _tls(self) -> SSLContext:
+        return httpx.create_ssl_context()  # built once (tens of ms), shared by the per-call async clients
+
+    async def _create_until(self, url: str, params: dict[str, Any], deadline: Deadline) -> ChatCompletion:
+        """The call on a client of this event loop's own, aborted as soon as ``deadline`` passes or is cancelled:
+        closing the client closes the connection, which tells the server that nobody waits for the completion."""
+        async with httpx.AsyncClient(verify=self._tls, timeout=self.timeout_s) as http:
+            client = openai.AsyncOpenAI(base_url=url, api_key=self._api_key, max_retries=0, http_client=http)
+            # The deadline is watched here; the client's own timeout is only a backstop behind it.
+            timeout = min(self.timeout_s, deadline.remaining() + 1.0)
+            call = asyncio.ensure_future(client.chat.completions.create(**params, timeout=timeout))
+            while not call.done() and not deadline.expired:
+                await asyncio.wait({call}, timeout=max(0.01, min(CANCEL_POLL_S, deadline.remaining())))
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call
+                raise _Aborted(deadline.reason)
+            return call.result()
+
+    def _stopped(self, replica: Replica, deadline: Deadline) -> KgragError:
+        """The error of a call stopped by its request: cancelled (client gone), or past the deadline on a live
+        endpoint (the request's :class:`~core.errors.RequestCancelledError`); past the deadline on an endpoint whose
+        HTTP server does not even answer (hung): :class:`ModelUnavailableError`, and the replica is ejected."""
+        if deadline.passed and not _answers_http(replica.url):
+            why = "no reply within the request's deadline, and its HTTP server does not answer (hung)"
+            self.pool.release(replica, why)
+            return self.unavailable(why, replica.url)
+        self.pool.release(replica)
+        return deadline.stopped()
 
     def chat_json(
         self,
@@ -269,6 +342,27 @@ def parse_json_object(model: str, text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ModelOutputError(f"model {model!r} returned JSON that is not an object")
     return value
+
+
+def _answers_http(url: str) -> bool:
+    """Whether the server at ``url`` answers an HTTP request at all (any status), within :data:`LIVENESS_PROBE_S`.
+
+    Its origin is asked, not ``/models``: llama-cpp-python serves ``/models`` only between completions, while any
+    other path is answered at once by its event loop, busy or not; a stopped (hung) process answers nothing."""
+    parts = urlsplit(url)
+    try:
+        httpx.get(f"{parts.scheme}://{parts.netloc}/", timeout=LIVENESS_PROBE_S)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _caused(error: ModelUnavailableError, cause: BaseException) -> ModelUnavailableError:

@@ -146,12 +146,13 @@ def prepare_model(
 
 
 def server_command(settings: ModelServerSettings, gguf: Path) -> list[str]:
-    """The command line that serves ``gguf`` with llama-cpp-python's OpenAI-compatible server, on loopback."""
+    """The command line that serves ``gguf`` with llama-cpp-python's OpenAI-compatible server, on loopback (through
+    :mod:`core.llama_server`, which also stops a non-streamed completion whose client disconnected)."""
     threads = settings.n_threads or os.cpu_count() or 1
     return [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "core.llama_server",
         "--model",
         str(gguf),
         "--model_alias",

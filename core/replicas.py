@@ -5,16 +5,39 @@ endpoint that fails (connection error, timeout, HTTP 5xx) is ejected for a cool-
 another; after the cool-down it takes requests again. When every endpoint is ejected, they are still tried (soonest
 back first) rather than refusing the request unseen. With a single URL there is nothing to choose and nothing is
 ejected: the request goes to that endpoint, as before.
+
+The work of one answer may be *pinned* to an endpoint (:func:`pinned`: the API admits each answer onto one
+replica's slots): its model calls go there while it is healthy, and to the least loaded other one when it is not.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from core.errors import ConfigurationError
+
+#: The endpoint the work running in this context was admitted onto (None: any).
+_PINNED: ContextVar[str | None] = ContextVar("kgrag_pinned_endpoint", default=None)
+
+
+@contextmanager
+def pinned(url: str | None) -> Iterator[None]:
+    """Send the model calls made inside (and in the tasks and threads it starts) to ``url`` while it is healthy."""
+    token = _PINNED.set(url)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def pinned_endpoint() -> str | None:
+    """The endpoint the running work is pinned to, if any."""
+    return _PINNED.get()
 
 
 def split_urls(value: str) -> list[str]:
@@ -57,8 +80,8 @@ class ReplicaPool:
         self._turn = 0  # rotates ties, so that one-at-a-time requests alternate
 
     def order(self, exclude: set[str] | None = None) -> list[Replica]:
-        """Endpoints to try, best first: healthy ones by requests in flight (ties rotated), then ejected ones by
-        when their cool-down ends."""
+        """Endpoints to try, best first: the :func:`pinned` one if healthy, healthy ones by requests in flight (ties
+        rotated), then ejected ones by when their cool-down ends."""
         with self._lock:
             return self._order(exclude or set())
 
@@ -68,6 +91,8 @@ class ReplicaPool:
         candidates = [r for r in rotated if r.url not in exclude]
         healthy = sorted((r for r in candidates if r.ejected_until <= now), key=lambda r: r.in_flight)
         ejected = sorted((r for r in candidates if r.ejected_until > now), key=lambda r: r.ejected_until)
+        pin = _PINNED.get()
+        healthy.sort(key=lambda r: r.url != pin)  # the pinned endpoint first while it is healthy (a stable sort)
         return healthy + ejected
 
     def acquire(self, exclude: set[str] | None = None) -> Replica | None:

@@ -282,7 +282,7 @@ GuardrailAction = Literal["block", "sanitise", "review", "record"]
 class GuardrailViolation(BaseModel):
     """A guardrail check that fired, where, and what the workflow did about it."""
 
-    check: str = Field(description="e.g. injection, pii, empty, too_long, must_cite, system_prompt_leak")
+    check: str = Field(description="e.g. injection, pii, empty, must_cite, system_prompt_leak")
     where: Literal["question", "passage", "answer"]
     action: GuardrailAction
     detail: str = ""

@@ -1,5 +1,8 @@
-"""Guardrails attached to a prompt: input checks (empty, too long, prompt injection in the question or in retrieved
-passages, PII) and output checks (must cite, must not reveal the system prompt).
+"""Guardrails attached to a prompt: input checks (empty, prompt injection in the question or in retrieved passages,
+PII) and output checks (must cite, must not reveal the system prompt).
+
+The question's length is not a guardrail: its one limit is ``KGRAG_API__MAX_QUESTION_CHARS``, stated in the API's
+schema and enforced once, before any guardrail runs (``AnswerService.validate_question``).
 
 A prompt's guardrails are declared beside its templates in ``<name>.guardrails.yaml`` (the action each check takes:
 ``block``, ``sanitise``, ``review`` or ``record``). Checks only report :class:`~core.types.GuardrailViolation`s and
@@ -12,9 +15,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from rapidfuzz import fuzz
 
 from core.errors import PromptError
@@ -99,11 +103,20 @@ class GuardrailConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompt: str
-    max_question_chars: int = Field(default=2000, ge=1)
     input: InputActions = Field(default_factory=InputActions)
     output: OutputActions = Field(default_factory=OutputActions)
     leak_min_chars: int = Field(default=40, ge=10, description="System-prompt lines shorter than this are ignored.")
     leak_similarity: float = Field(default=90.0, gt=0, le=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_length_limit(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_question_chars" in data:
+            raise ValueError(
+                "max_question_chars is not a guardrail setting: the one limit on a question's length is "
+                "KGRAG_API__MAX_QUESTION_CHARS (remove the line)"
+            )
+        return data
 
 
 class QuestionCheck(BaseModel):
@@ -138,13 +151,11 @@ class Guardrails:
     # ----- input -----
 
     def check_question(self, question: str) -> QuestionCheck:
-        """Empty and too-long questions block; injection and PII take their configured actions."""
+        """An empty question blocks; injection and PII take their configured actions (the length was checked
+        before, against the one limit)."""
         text = question.strip()
         if not text:
             return QuestionCheck(question=text, violations=[_v("empty", "question", "block", "the question is empty")])
-        if len(text) > self.config.max_question_chars:
-            detail = f"{len(text)} characters; the limit is {self.config.max_question_chars}"
-            return QuestionCheck(question=text, violations=[_v("too_long", "question", "block", detail)])
         violations = [
             _v("injection", "question", self.config.input.injection, name) for name in injection_matches(text)
         ]

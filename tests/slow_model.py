@@ -1,6 +1,6 @@
 """A slow OpenAI-compatible chat endpoint on 127.0.0.1, for faults a real model server cannot be made to show on
 demand: every completion takes ``delay_s`` seconds (a busy or hung model); ``/v1/models`` answers at once. It counts
-the completions it started and finished."""
+the completions it started and finished, and those whose client had closed the connection by then (``aborted``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ class SlowModelServer:
         self.reply = reply
         self.started = 0
         self.finished = 0
+        self.aborted = 0
         self.port = free_port()
         self._lock = threading.Lock()
         server = self
@@ -36,8 +37,12 @@ class SlowModelServer:
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                try:
+                    self.end_headers()
+                    self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    with server._lock:
+                        server.aborted += 1
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 self._send({"object": "list", "data": [{"id": "slow", "object": "model"}]})

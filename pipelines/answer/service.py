@@ -61,6 +61,20 @@ REVIEW_TEXT = "This answer is being held for human review before release."
 BLOCKED_TEXT = "This question was blocked by a guardrail and was not answered."
 
 
+def check_question(question: str, max_chars: int) -> str:
+    """The question stripped; an empty one, or one over ``max_chars`` (``KGRAG_API__MAX_QUESTION_CHARS``, the one
+    limit, which the API's schema states too), raises :class:`InputError`."""
+    cleaned = question.strip() if isinstance(question, str) else ""
+    if not cleaned:
+        raise InputError("the question is empty", hint="ask a question in plain words")
+    if len(cleaned) > max_chars:
+        raise InputError(
+            f"the question is {len(cleaned)} characters long; the limit is {max_chars}",
+            hint="shorten the question (the limit is KGRAG_API__MAX_QUESTION_CHARS)",
+        )
+    return cleaned
+
+
 class AnswerService:
     """Answers questions through the declared answer workflow and stores each record before returning it.
 
@@ -142,15 +156,7 @@ class AnswerService:
         self.workflow: CompiledWorkflow = spec.build(components, timeouts=timeouts)
 
     def validate_question(self, question: str) -> str:
-        cleaned = question.strip() if isinstance(question, str) else ""
-        if not cleaned:
-            raise InputError("the question is empty", hint="ask a question in plain words")
-        if len(cleaned) > self.max_question_chars:
-            raise InputError(
-                f"the question is {len(cleaned)} characters long; the limit is {self.max_question_chars}",
-                hint="shorten the question",
-            )
-        return cleaned
+        return check_question(question, self.max_question_chars)
 
     def answer(
         self, question: str, *, conversation: ConversationRef | None = None, deadline: Deadline | None = None

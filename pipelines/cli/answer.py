@@ -9,6 +9,7 @@ import typer
 
 from core.console import console
 from core.errors import InputError
+from pipelines.answer.service import check_question
 from pipelines.cli.common import StoreOption, settings_for
 from pipelines.compose.answer import build_answer_service
 from pipelines.compose.models import load_embedder
@@ -25,6 +26,7 @@ def ask(
     settings = settings_for(store)
     if not question.strip():
         raise InputError("the question is empty", hint='pass a question: kgrag ask "What is ...?"')
+    question = check_question(question, settings.api.max_question_chars)  # before loading anything
     err = console(stderr=True)
     with tracing_for(settings) as tracing:
         with err.status("loading"):

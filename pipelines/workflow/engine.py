@@ -135,9 +135,18 @@ class CompiledWorkflow:
         """Run the steps, independent ones concurrently; raise on the first step that fails for good.
 
         With a ``deadline``: no step starts once it has expired or was cancelled (:class:`RequestCancelledError`),
-        each step's timeout is cut to the time left, and a step that failed is not retried past it. With a
-        ``tracer``: the run and each step are spans.
+        each step's timeout is cut to the time left, and a step that failed is not retried past it. The deadline
+        is bound (:meth:`Deadline.bound`) while the steps run, so a model call in flight in a step is aborted when
+        it passes or is cancelled. With a ``tracer``: the run and each step are spans.
         """
+        if deadline is None:
+            return await self._traced_run(inputs, None, tracer)
+        with deadline.bound():
+            return await self._traced_run(inputs, deadline, tracer)
+
+    async def _traced_run(
+        self, inputs: Mapping[str, Any], deadline: Deadline | None, tracer: Tracer | None
+    ) -> WorkflowRun:
         missing = set(self.inputs) - set(inputs)
         if missing:
             raise InputError(f"workflow {self.name!r} is missing input(s): {', '.join(sorted(missing))}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -78,3 +80,44 @@ def test_breaker_opens_on_a_stopped_model_server_and_a_probe_closes_it(
         assert breaker_state(api.client.get("/metrics").text) == "closed"
     finally:
         server.stop()
+
+
+@pytest.mark.integration
+def test_a_hung_model_server_ends_the_request_at_its_deadline_and_the_breaker_counts_it(
+    live_api,  # type: ignore[no-untyped-def]
+    sample_store: Path,
+    smol_server: RunningModelServer,
+) -> None:
+    """``kill -STOP`` of the real model server: the answer ends at its deadline (503 + Retry-After), its model call
+    is aborted there instead of waiting out KGRAG_LLM_TIMEOUT_S, the breaker counts the failure and opens."""
+    api = live_api(
+        settings_for(
+            sample_store,
+            smol_server.base_url,
+            smol_server.name,
+            llm_max_tokens=16,
+            gate={"enabled": False},
+            prompts={"strict_retry": False},
+            breaker={"failures": 1, "cooldown_s": 60},
+            api={"request_timeout_s": 600},
+        )
+    )
+    assert api.client.post("/v1/answer", json=QUESTION).status_code == 200  # warm: the embedder is loaded
+    before = len(api.client.get("/v1/answers").json()["items"])
+    os.kill(smol_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        hung = api.client.post("/v1/answer", json=QUESTION, headers={"X-Request-Timeout": "15"})
+        took = time.monotonic() - started
+        assert hung.status_code == 503 and hung.json()["type"].endswith("/request-cancelled"), hung.text
+        assert int(hung.headers["Retry-After"]) >= 1 and 15 <= took < 17, took
+        end = time.monotonic() + 15
+        while (health := api.client.get("/healthz").json())["queue"]["in_flight"] and time.monotonic() < end:
+            time.sleep(0.1)
+        assert health["queue"]["in_flight"] == 0, "the worker ended too: its model call was aborted"
+        assert health["breaker"]["state"] == "open" and health["breaker"]["opened"] == 1, health["breaker"]
+        refused = api.client.post("/v1/answer", json=QUESTION)
+        assert refused.status_code == 503 and refused.json()["type"].endswith("/model-circuit-open"), refused.text
+    finally:
+        os.kill(smol_server.process.pid, signal.SIGCONT)
+    assert len(api.client.get("/v1/answers").json()["items"]) == before, "nothing stored for the stopped request"

@@ -38,7 +38,8 @@ def test_openai_client_plain_streamed_and_follow_up(
             smol_server.name,
             llm_max_tokens=48,
             gate={"enabled": False},
-            api={"keys": key_settings(), "stream_keepalive_s": 0.05},
+            # a long deadline: on a loaded 2-core machine one SmolLM2 answer has taken over 120 s
+            api={"keys": key_settings(), "stream_keepalive_s": 0.05, "request_timeout_s": 600},
             audit={"url": f"sqlite:///{tmp_path / 'audit.sqlite'}"},
         )
     )

@@ -70,3 +70,14 @@ def test_one_question_length_limit_in_the_schema_and_enforced(live_api, sample_s
     assert_problem(api.client.post("/v1/answer", json={"question": "x" * 301}), 422, "300")
     chat = {"model": "kgrag-answer", "messages": [{"role": "user", "content": "y" * 301}]}
     assert_problem(api.client.post("/v1/chat/completions", json=chat), 422, "the limit is 300")
+
+
+def test_a_question_within_the_setting_is_not_stopped_by_a_second_limit(live_api, sample_store: Path) -> None:  # type: ignore[no-untyped-def]
+    """Questions longer than the guardrails' old limit (2,000) but within the setting reach the model: no
+    guardrail blocks them for length (the model here is down, so reaching it is a 503 naming the endpoint)."""
+    api = live_api(settings_for(sample_store, closed_port_url(), "m", api={"max_question_chars": 5000}))
+    question = "Who founded Northwind Robotics, and when? " * 100  # 4,200 characters
+    assert_problem(api.client.post("/v1/answer", json={"question": question}), 503, "not reachable")
+    chat = {"model": "kgrag-answer", "messages": [{"role": "user", "content": question}]}
+    assert_problem(api.client.post("/v1/chat/completions", json=chat), 503, "not reachable")
+    assert_problem(api.client.post("/v1/answer", json={"question": "x" * 5001}), 422, "5000")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ModelUnavailableError
-from core.llm import ModelClient
+from core.deadline import Deadline
+from core.errors import ModelUnavailableError, RequestCancelledError
+from core.llm import LIVENESS_PROBE_S, ModelClient
 from core.settings import load_settings
 from tests.conftest import RunningModelServer, free_port
 
@@ -217,3 +218,51 @@ def test_kill_9_of_one_server_mid_run_loses_no_request(
     assert killed.failures >= held >= 1, (killed, held)  # it held requests when it died; each one failed there
     assert killed.served + survivor.served == n and survivor.served > killed.served
     assert client.pool.ejected() == [second_smol.base_url]
+
+
+# ----- calls under a request's deadline -----
+
+
+COUNT = [{"role": "user", "content": "Count from 1 to 500, one number per line, and nothing else."}]
+
+
+def test_a_call_of_a_request_already_stopped_is_not_sent(stubs: list[StubEndpoint]) -> None:
+    client = ModelClient(base_url=stubs[0].url, model="stub", timeout_s=10)
+    deadline = Deadline(60)
+    deadline.cancel("the client disconnected")
+    with deadline.bound(), pytest.raises(RequestCancelledError, match="the client disconnected"):
+        client.chat(HELLO)
+    assert stubs[0].requests == 0
+    with Deadline(60).bound():
+        assert client.chat(HELLO).text == "hi", "a request with time left is sent as usual"
+
+
+@pytest.mark.integration
+def test_a_call_past_its_deadline_on_a_live_server_is_the_requests_timeout(smol_server: RunningModelServer) -> None:
+    client = smol_server.client(max_tokens=400, timeout_s=600)
+    started = time.monotonic()
+    with Deadline(1.5).bound(), pytest.raises(RequestCancelledError, match="the deadline passed"):
+        client.chat(COUNT)
+    took = time.monotonic() - started
+    assert 1.5 <= took < 1.5 + LIVENESS_PROBE_S + 1, took  # aborted at the deadline (the server answered)
+    assert client.pool.replicas[0].failures == 0, "a live server that ran out of the request's time did not fail"
+
+
+@pytest.mark.integration
+def test_a_call_to_a_hung_server_ends_at_its_deadline_as_a_model_failure(smol_server: RunningModelServer) -> None:
+    """``kill -STOP`` of the real server (a hung model): the call ends at the deadline as ModelUnavailableError, the
+    failure a breaker counts; the live replica beside it is untouched."""
+    hung = smol_server.base_url
+    client = ModelClient(base_url=hung, model=smol_server.name, max_tokens=8, timeout_s=600)
+    os.kill(smol_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with Deadline(2.0).bound(), pytest.raises(ModelUnavailableError, match="does not answer") as info:
+            client.chat(HELLO)
+        took = time.monotonic() - started
+    finally:
+        os.kill(smol_server.process.pid, signal.SIGCONT)
+    assert 2.0 <= took < 2.0 + LIVENESS_PROBE_S + 1, took
+    assert "no reply within the request's deadline" in str(info.value)
+    assert client.pool.replicas[0].failures == 1
+    assert client.chat(HELLO, max_tokens=2).completion_tokens, "the resumed server answers again"

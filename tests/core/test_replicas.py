@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import ConfigurationError
-from core.replicas import ReplicaPool, split_urls
+from core.replicas import ReplicaPool, pinned, pinned_endpoint, split_urls
 
 A, B, C = "http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1", "http://127.0.0.1:3/v1"
 
@@ -98,3 +98,24 @@ def test_a_single_endpoint_is_never_ejected() -> None:
     pool.release(replica, "APIConnectionError")
     assert pool.ejected() == []
     assert pool.acquire(exclude={A}) is None
+
+
+def test_pinned_work_goes_to_its_endpoint_while_healthy_then_to_the_least_loaded() -> None:
+    clock = Clock()
+    pool = ReplicaPool([A, B, C], cooldown_s=30, clock=clock)
+    busy = pool.acquire()  # A: one request in flight
+    assert busy is not None and busy.url == A
+    with pinned(C):
+        assert pinned_endpoint() == C
+        chosen = [pool.acquire() for _ in range(3)]
+        assert [r.url for r in chosen if r] == [C, C, C], "pinned, though B is less loaded"
+        pool.release(chosen[0])
+        pool.release(chosen[1])
+        pool.release(chosen[2], "HTTP 500")  # C fails: ejected
+        moved = pool.acquire()
+        assert moved is not None and moved.url == B, "C ejected: the least loaded healthy one"
+        pool.release(moved)
+        clock.now += 31
+        back = pool.acquire()
+        assert back is not None and back.url == C, "back from its cool-down: pinned again"
+    assert pinned_endpoint() is None

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import PromptError
 from prompts.constants import ABSTENTION_TEXT
-from prompts.guardrails import GuardrailConfig, Guardrails, injection_matches, pii_kinds, redact_pii
+from prompts.guardrails import Guardrails, injection_matches, pii_kinds, redact_pii
 from prompts.registry import FilePromptRegistry
 
 INJECTIONS = [
@@ -69,12 +69,17 @@ def test_a_number_failing_luhn_is_not_a_card() -> None:
     assert redact_pii("no pii here, 28 days in 2024") == "no pii here, 28 days in 2024"
 
 
-def test_empty_and_too_long_questions_block() -> None:
-    small = Guardrails(GuardrailConfig(prompt="answer", max_question_chars=20))
-    assert small.check_question("   ").violations[0].check == "empty"
-    too_long = small.check_question("x" * 21)
-    assert too_long.blocked and too_long.violations[0].check == "too_long"
-    assert "21 characters; the limit is 20" in too_long.violations[0].detail
+def test_an_empty_question_blocks_and_length_is_not_a_guardrail(guardrails: Guardrails) -> None:
+    assert guardrails.check_question("   ").violations[0].check == "empty"
+    long = guardrails.check_question("How many days of leave do I get? " * 300)  # ~10,000 characters
+    assert not long.blocked and long.violations == [], "the one length limit is KGRAG_API__MAX_QUESTION_CHARS"
+
+
+def test_a_guardrail_file_with_its_own_length_limit_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    path = tmp_path / "answer.guardrails.yaml"
+    path.write_text("prompt: answer\nmax_question_chars: 2000\n", encoding="utf-8")
+    with pytest.raises(PromptError, match="KGRAG_API__MAX_QUESTION_CHARS"):
+        Guardrails.load(path)
 
 
 def test_passage_injection_is_reported_with_its_chunk(guardrails: Guardrails) -> None:

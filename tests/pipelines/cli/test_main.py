@@ -46,6 +46,11 @@ def test_ask_with_an_empty_question_is_bad_input(sample_store: Path) -> None:
     assert_clear_error(kgrag("ask", "  ", "--store", str(sample_store)), 2, "the question is empty")
 
 
+def test_ask_with_a_question_over_the_one_limit_is_bad_input(sample_store: Path) -> None:
+    proc = kgrag("ask", "x" * 51, "--store", str(sample_store), env={"KGRAG_API__MAX_QUESTION_CHARS": "50"})
+    assert_clear_error(proc, 2, "the question is 51 characters long; the limit is 50")
+
+
 def test_ask_with_unreachable_model_names_the_fix(sample_store: Path) -> None:
     proc = kgrag(
         "ask",
