@@ -167,4 +167,9 @@ def server_command(settings: ModelServerSettings, gguf: Path) -> list[str]:
         str(threads),
         "--n_threads_batch",
         str(threads),
+        *(
+            ["--cache", "true", "--cache_type", "ram", "--cache_size", str(settings.prompt_cache_mb * 1024 * 1024)]
+            if settings.prompt_cache
+            else []
+        ),
     ]

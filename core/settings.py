@@ -31,6 +31,11 @@ class ModelServerSettings(BaseModel):
     n_ctx: int = 4096
     n_threads: int | None = None
     cache_dir: Path = Field(default_factory=default_cache_dir)
+    #: Keep the model state of recent prompts in memory (llama-cpp-python's RAM cache, ``prompt_cache_mb``) and
+    #: restore the longest matching prefix: the answer prompt's and the judge's fixed instructions are evaluated
+    #: once, not on every call (the server's own reuse covers only the previous request's prefix).
+    prompt_cache: bool = False
+    prompt_cache_mb: int = Field(default=1024, ge=64)
 
 
 #: How the embedding model runs: ``onnx`` (exported once to ONNX, run by ONNX Runtime on the CPU) or ``torch``.
@@ -212,6 +217,9 @@ class GateSettings(BaseModel):
     relevant_at: float = Field(default=0.5, ge=0.0, le=1.0)
     #: How many sentences of its passages each claim is judged against.
     evidence_sentences: int = Field(default=3, ge=1, le=20)
+    #: The question-answer verdict also reads this many sentences of any shown passage that share most words with
+    #: the question (an answer citing a passage that does not answer meets the one that does).
+    question_sentences: int = Field(default=2, ge=0, le=10)
     #: A claim's citation is re-pointed when another shown passage holds this much more of its content words.
     repair_margin: float = Field(default=0.2, ge=0.0, le=1.0)
     #: Verdicts kept in memory, keyed by (judge model, prompt version, question, claim, evidence).

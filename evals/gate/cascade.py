@@ -152,6 +152,7 @@ class CascadeGate:
                 entailed_at=settings.entailed_at,
                 relevant_at=settings.relevant_at,
                 evidence_sentences=settings.evidence_sentences,
+                question_sentences=settings.question_sentences,
                 relevance=RELEVANCE in stages,
             )
         judge = None

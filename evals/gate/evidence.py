@@ -163,3 +163,24 @@ def select_evidence(claim: Claim, question: str, sentences: Sequence[Sentence], 
         with_context.append(sentence)
     unique = list(dict.fromkeys(with_context))
     return sorted(unique, key=lambda s: (s.passage, s.start))
+
+
+def question_sentences(question: str, sentences: Sequence[Sentence], limit: int = 2) -> list[Sentence]:
+    """The ``limit`` sentences of any passage sharing most word forms with the question (ties: earlier first), each
+    opening with a pronoun preceded by the sentence before it: where the passages answer the question, whatever
+    the answer cites."""
+    wanted = forms(question)
+    scored = sorted(
+        ((len(wanted & forms(s.text)), -i, s) for i, s in enumerate(sentences)), key=lambda t: t[:2], reverse=True
+    )
+    out: list[Sentence] = []
+    for score, _, sentence in scored[:limit]:
+        if score == 0:
+            break
+        position = sentences.index(sentence)
+        if _PRONOUN_OPENING.match(sentence.text) and position > 0:
+            before = sentences[position - 1]
+            if before.passage == sentence.passage:
+                out.append(before)
+        out.append(sentence)
+    return list(dict.fromkeys(out))

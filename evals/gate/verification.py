@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from core.errors import ConfigurationError
 from core.types import ClaimVerdict, EvidenceSpan, GateDecision, GateStageRecord, VerdictLabel
 from evals.gate.base import CheckInput, Claim, ClaimJudge
-from evals.gate.evidence import SHORT_CLAIM_WORDS, Repair, Sentence, select_evidence, sentences_of
+from evals.gate.evidence import (
+    SHORT_CLAIM_WORDS,
+    Repair,
+    Sentence,
+    question_sentences,
+    select_evidence,
+    sentences_of,
+)
 
 ENTAILMENT = "entailment"
 RELEVANCE = "relevance"
@@ -58,6 +65,7 @@ class ClaimVerifier:
         entailed_at: float = 0.5,
         relevant_at: float = 0.5,
         evidence_sentences: int = 3,
+        question_sentences: int = 2,
         relevance: bool = True,
     ) -> None:
         for label, value in (("entailed_at", entailed_at), ("relevant_at", relevant_at)):
@@ -69,6 +77,7 @@ class ClaimVerifier:
         self.entailed_at = entailed_at
         self.relevant_at = relevant_at
         self.evidence_sentences = evidence_sentences
+        self.question_sentences = question_sentences
         self.relevance = relevance
 
     def verify(self, item: CheckInput, repairs: Sequence[Repair], answer_text: str) -> Verification:
@@ -125,7 +134,7 @@ class ClaimVerifier:
         out.claims = judged
         if not self.relevance:
             return out
-        return self._answers(out, item, repaired, answer_text, evidence, by_answer, verdicts)
+        return self._answers(out, item, repaired, answer_text, evidence, by_answer, verdicts, sentences)
 
     def _answers(
         self,
@@ -136,10 +145,15 @@ class ClaimVerifier:
         evidence: Sequence[Sequence[Sentence]],
         by_answer: Sequence[bool],
         verdicts: dict[int, ClaimVerdict],
+        sentences: Sequence[Sentence],
     ) -> Verification:
-        """The question-answer verdict over the claims' evidence sentences; it also decides the short claims."""
+        """The question-answer verdict over the claims' evidence sentences and the passages' best sentences for the
+        question (so that an answer citing a passage that does not answer, correctly, meets the one that does); it
+        also decides the short claims."""
         started = time.perf_counter()
-        pooled = sorted({s for found in evidence for s in found}, key=lambda s: (s.passage, s.start))
+        found = [s for group in evidence for s in group]
+        found += question_sentences(item.question, sentences, self.question_sentences)
+        pooled = sorted(set(found), key=lambda s: (s.passage, s.start))
         try:
             verdict = self.judge.relevance(item.question, answer_text, [s.text for s in pooled])
         except Exception as exc:

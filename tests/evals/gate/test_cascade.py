@@ -274,6 +274,15 @@ def test_release_needs_every_claim_entailed_and_the_answer_relevant(embedder) ->
     assert judge.asked and any("Warsaw" in e for e in judge.asked[0]), "asked over the claims' evidence sentences"
 
 
+def test_the_question_answer_verdict_also_reads_where_the_passages_answer(embedder) -> None:  # type: ignore[no-untyped-def]
+    judge = _Judge({})
+    # A true sentence of the wrong passage, cited correctly: the judge must also see the sentence that answers.
+    distractor = "Every full-time employee receives 28 days of paid annual leave per year [1]."
+    CascadeGate([], ClaimVerifier(judge)).evaluate(QUESTION, distractor, CONTEXTS)
+    (asked,) = judge.asked
+    assert any("born in Warsaw" in e for e in asked) and any("28 days" in e for e in asked)
+
+
 def test_a_short_answer_is_judged_by_the_question_answer_verdict(embedder) -> None:  # type: ignore[no-untyped-def]
     judge = _Judge({})
     record = _cascade(embedder, judge).evaluate(QUESTION, "Warsaw [2].", CONTEXTS)

@@ -75,3 +75,18 @@ def test_numbers_fails_a_year_no_cited_passage_holds() -> None:
     # The year is in a passage, but not in the one the claim cites.
     assert check.check(check_input(QUESTION, "Curie got 28 days of leave [2].", CONTEXTS)).outcome == "fail"
     assert check.check(check_input("Population?", "It had 177074 people [1].", [CITY])).outcome == "pass"
+
+
+def test_the_question_s_best_sentences_come_from_any_passage_with_their_antecedent() -> None:
+    from evals.gate.evidence import question_sentences, sentences_of
+
+    contexts = [
+        "The Exies are a band. They formed in Los Angeles.",
+        "Ghost Mystery is an episode. It aired on October 27, 1999 on South Park.",
+    ]
+    found = question_sentences("What aired on October 27, 1999 on South Park?", sentences_of(contexts), limit=1)
+    assert [(s.passage, s.text) for s in found] == [
+        (2, "Ghost Mystery is an episode."),
+        (2, "It aired on October 27, 1999 on South Park."),
+    ]
+    assert question_sentences("Nothing in common here?", sentences_of(contexts)) == []
