@@ -78,9 +78,11 @@ RetrievalModeName = Literal["dense", "bm25", "hybrid", "graph"]
 
 
 class RetrievalSettings(BaseModel):
-    """Hybrid retrieval: dense (FAISS) and BM25 fused by reciprocal rank fusion."""
+    """Retrieval: ``graph`` (default: personalized PageRank over the entity-chunk graph seeded by dense hits, the
+    title bridge; dense hits when no entity is linked), ``dense`` (FAISS), ``bm25`` or ``hybrid`` (both fused by
+    reciprocal rank fusion); and what of it the answer prompt shows."""
 
-    mode: RetrievalModeName = "hybrid"
+    mode: RetrievalModeName = "graph"
     top_k: int = 5
     candidates: int = 20
     rrf_k: int = 60

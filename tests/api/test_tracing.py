@@ -184,9 +184,9 @@ def test_the_span_tree_of_one_answer(live_api, sample_store: Path, smol_server: 
         assert a["gen_ai.response.finish_reasons"][0] in ("stop", "length")
         assert "gen_ai.input.messages" not in a and "gen_ai.output.messages" not in a
     assert sum(g.attributes["gen_ai.usage.input_tokens"] for g in generations) == p.prompt_tokens
-    retrieval = one(children(spans, steps["retrieve"]), "retrieval hybrid")
+    retrieval = one(children(spans, steps["retrieve"]), "retrieval graph")  # the default mode
     assert retrieval.attributes["kgrag.retrieval.hits"] == len(retrieval.attributes["kgrag.retrieval.chunk_ids"])
-    shown = {r.chunk_id for r in p.retrieval if r.method == "hybrid"}
+    shown = {r.chunk_id for r in p.retrieval if r.method == "graph"}
     assert shown and shown <= set(retrieval.attributes["kgrag.retrieval.chunk_ids"])
     gates = [c for step in ("gate", "gate_strict") if step in steps for c in children(spans, steps[step])]
     deciding = gates[-1]
