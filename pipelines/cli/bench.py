@@ -92,7 +92,7 @@ def bench(
         typer.Option(
             "--vary",
             help="With --answers: a settings variant to compare with the defaults, PATH=VALUE "
-            "(repeatable; default: retrieval.mode=hybrid).",
+            "(repeatable; default: retrieval.mode=hybrid; `none`: the defaults only).",
         ),
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON here.")] = None,
@@ -116,7 +116,7 @@ def bench(
             limit=limit,
             progress=RichProgress(progress),
             rerank=rerank,
-            variants=DEFAULT_ANSWER_VARIANTS if vary is None else vary,
+            variants=DEFAULT_ANSWER_VARIANTS if vary is None else [v for v in vary if v.strip().casefold() != "none"],
         )
     out = Console(highlight=False, width=150)
     out.print(results_table(report))

@@ -3,8 +3,8 @@
 A 1.5B model asked "What company ... had two former employees form Cooper Firearms of Montana?" often answers
 "Cooper Firearms of Montana": the entity the question starts from, not the one it asks for. Every word of such an
 answer is in its passages, and a judge reading it as a claim finds it "entailed". The rule is sound where the
-question does not offer the answer itself: a choice ("A or B?", "which of ...") and a yes/no question ("Is ...?",
-answered by restating it) are exempt. This stage can fail an answer fast; passing it releases nothing.
+question does not offer the answer itself: a choice ("A or B?", "which of ...", "A and B were founded ...; which
+was first?") and a yes/no question ("Is ...?", answered by restating it) are exempt. This stage can fail an answer fast; passing it releases nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from evals.gate.base import CheckInput, CheckResult
 from evals.gate.evidence import forms
 
 #: Questions whose answer may be made of their own words.
-_CHOICE = re.compile(r"\b(?:or|either|whether|which of|which one|both)\b", re.IGNORECASE)
+_CHOICE = re.compile(
+    r"\b(?:or|either|whether|which of|which one|both|first|last|earlier|later|older|younger|oldest|youngest)\b",
+    re.IGNORECASE,
+)
 _YES_NO = re.compile(
     r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might)\b", re.IGNORECASE
 )

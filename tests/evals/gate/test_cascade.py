@@ -346,3 +346,14 @@ def test_the_qwen_judge_releases_a_paraphrase_and_holds_a_negation(qwen_client: 
     # Every word is in the passage; only the judge can see the roles swapped.
     swapped = gate.evaluate("Who was born in Warsaw?", "Warsaw was born in Marie Curie [2].", CONTEXTS)
     assert swapped.decision != "released", swapped.reason
+
+
+def test_a_comparison_names_its_answer_and_is_not_restating_it() -> None:
+    from evals.gate.checks.restates_question import RestatesQuestionCheck
+
+    check = RestatesQuestionCheck()
+    question = "Little Caesars and Pizza Hut were founded in the 1950s within a year of each other, which was first?"
+    assert check.check(check_input(question, "Pizza Hut [1].", CONTEXTS)).outcome == "pass"
+    asks = "What company formed Cooper Firearms of Montana?"
+    assert check.check(check_input(asks, "Cooper Firearms of Montana [1].", CONTEXTS)).outcome == "fail"
+    assert check.check(check_input(asks, "Kimber Manufacturing [1].", CONTEXTS)).outcome == "pass"
