@@ -4,7 +4,8 @@ A 1.5B model asked "What company ... had two former employees form Cooper Firear
 "Cooper Firearms of Montana": the entity the question starts from, not the one it asks for. Every word of such an
 answer is in its passages, and a judge reading it as a claim finds it "entailed". The rule is sound where the
 question does not offer the answer itself: a choice ("A or B?", "which of ...", "A and B were founded ...; which
-was first?") and a yes/no question ("Is ...?", answered by restating it) are exempt. This stage can fail an answer fast; passing it releases nothing.
+was first?") and a yes/no question ("Is ...?", answered by restating it) are exempt.
+This stage can fail an answer fast; passing it releases nothing.
 """
 
 from __future__ import annotations
