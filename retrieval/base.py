@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from core.types import Chunk, Document, RetrievedChunk
@@ -45,6 +45,17 @@ class KeywordIndex(Protocol):
 
     def rebuild(self, chunk_ids: Sequence[str], texts: Sequence[str]) -> None: ...
 
+    @property
+    def updatable(self) -> bool:
+        """Whether :meth:`remove` can update the index in place of a rebuild."""
+        ...
+
+    def remove(self, chunk_ids: Iterable[str]) -> None:
+        """Drop these chunks; the index is then the one a rebuild over the remaining chunks would give."""
+        ...
+
+    def chunk_ids(self) -> list[str]: ...
+
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k ``(chunk_id, score)``, best first; an empty list when nothing matches."""
         ...
@@ -78,6 +89,10 @@ class ChunkStore(Protocol):
     def get_chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]: ...
 
     def iter_chunks(self) -> Iterator[Chunk]: ...
+
+    def chunk_ids(self) -> list[str]:
+        """Every chunk id, in the order of :meth:`iter_chunks`."""
+        ...
 
     def document_count(self) -> int: ...
 

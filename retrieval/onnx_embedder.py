@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +20,33 @@ import numpy as np
 
 from core.errors import ConfigurationError, InputError
 from retrieval.embedder import SentenceTransformerEmbedder
+from retrieval.model_files import model_directory
 
 #: ONNX opset of the exported graph (supported by the pinned onnxruntime).
 _OPSET = 17
-#: Bump when the exported graph changes, so cached exports are rebuilt.
-_EXPORT_FORMAT = 1
+#: Bump when the exported graph or its manifest changes, so cached exports are rebuilt.
+_EXPORT_FORMAT = 2
 _POOLING_MODES = ("mean", "cls", "max")
-#: Model input name -> the field of a ``tokenizers.Encoding`` that gives it (for one text, see ``OnnxEmbedder._feeds``).
+#: Model input name -> the field of a ``tokenizers.Encoding`` that gives it.
 _ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+_TORCH_FIX = "set KGRAG_EMBEDDING__BACKEND=torch to embed with PyTorch"
 
 
 class OnnxEmbedder:
     """Embeds texts like :class:`SentenceTransformerEmbedder`, with the model's forward pass run by ONNX Runtime.
 
-    The sentence-transformers model at ``model_path`` (default: the bundled all-MiniLM-L6-v2) is loaded once with
-    PyTorch to read its tokenizer and modules; its transformer, pooling (mean, CLS or max) and normalisation are
-    exported to one ONNX file under ``cache_dir``, keyed by the model files, and reused by later processes. Vectors
-    equal the PyTorch embedder's to within float rounding (cosine > 0.9999), so a store built with either backend is
-    searched correctly by the other; ``model_name`` is the same. A single short query embeds in about 40 % of the
-    PyTorch time on one CPU thread, which is what the request path pays.
+    The first time, the sentence-transformers model at ``model_path`` (default: the bundled all-MiniLM-L6-v2) is
+    loaded with PyTorch; its transformer, pooling (mean, CLS or max) and normalisation are exported to one ONNX file
+    under ``cache_dir``, keyed by the model files, with a manifest beside it (``<export>.json``: the model's inputs,
+    token limit, dimension and the tokenizer's state). Later processes load only those two files, with ONNX Runtime
+    and the ``tokenizers`` library: no torch, transformers or sentence-transformers. Vectors equal the PyTorch
+    embedder's to within float rounding (cosine > 0.9999), so a store built with either backend is searched
+    correctly by the other; ``model_name`` is the same. A single short query embeds in about 40 % of the PyTorch time
+    on one CPU thread, which is what the request path pays.
 
-    Only the module chain ``Transformer -> Pooling -> [Normalize]`` is exportable; any other model is a
-    :class:`~core.errors.ConfigurationError` naming the PyTorch backend as the fix. ``embed`` may be called from
-    several threads (calls are serialised: the tokenizer is not thread-safe).
+    Only the module chain ``Transformer -> Pooling -> [Normalize]`` with a fast (Rust) tokenizer is exportable; any
+    other model is a :class:`~core.errors.ConfigurationError` naming the PyTorch backend as the fix. ``embed`` may be
+    called from several threads (calls are serialised: the tokenizer is not thread-safe).
     """
 
     def __init__(
@@ -52,29 +58,30 @@ class OnnxEmbedder:
     ) -> None:
         if num_threads is not None and num_threads < 1:
             raise ConfigurationError(f"embedding num_threads must be at least 1, got {num_threads}")
-        torch_embedder = SentenceTransformerEmbedder(model_path=model_path, batch_size=batch_size, device="cpu")
-        model = torch_embedder.model
-        pooling_mode, normalize = _exportable_chain(model, torch_embedder.model_path)
-        self.model_path: Path = torch_embedder.model_path
-        self.model_name: str = torch_embedder.model_name
-        self.dimension: int = torch_embedder.dimension
+        if batch_size < 1:
+            raise ConfigurationError(f"embedding batch_size must be at least 1, got {batch_size}")
+        self.model_path, self.model_name = model_directory(model_path)
         self.batch_size: int = batch_size
-        self.max_length: int = int(model.max_seq_length)
-        self._tokenizer = model.tokenizer
-        self._input_names: list[str] = list(self._tokenizer(["probe"], return_tensors="np").keys())
-        self._single = _single_text_tokenizer(self._tokenizer, self.max_length, self._input_names)
         root = Path(cache_dir) if cache_dir is not None else Path.home() / ".cache" / "kgrag" / "onnx"
-        key = _export_key(self.model_path, pooling_mode, normalize, self._input_names)
-        self.onnx_path: Path = root / f"{self.model_name}-{key}.onnx"
+        self.onnx_path: Path = root / f"{self.model_name}-{_export_key(self.model_path)}.onnx"
+        manifest_path = self.onnx_path.with_suffix(".json")
         #: True when this instance exported the model (False when it reused a cached export).
-        self.exported: bool
-        # Not exported yet, or an unreadable cached file: export (again).
-        self._session, self.exported = _cached_session(
-            self.onnx_path,
-            num_threads,
-            lambda target: _export(model, pooling_mode, normalize, self._input_names, target),
-            fix="set KGRAG_EMBEDDING__BACKEND=torch",
-        )
+        self.exported: bool = False
+        export = _ExportManifest.read(manifest_path)
+        session = _open_session(self.onnx_path, num_threads) if export is not None else None
+        if export is None or session is None:  # not exported yet, or an unreadable cached file: export (again)
+            export = _export_model(model_path, self.onnx_path, manifest_path)
+            session = _open_session(self.onnx_path, num_threads)
+            if session is None:
+                raise ConfigurationError(
+                    f"cannot load the ONNX model just written to {self.onnx_path}", hint=_TORCH_FIX
+                )
+            self.exported = True
+        self._session = session
+        self.dimension: int = export.dimension
+        self.max_length: int = export.max_length
+        self._input_names: list[str] = list(export.input_names)
+        self._tokenizer = export.tokenizer()
         self._lock = threading.Lock()
         self._num_threads = num_threads
         self._query_encoder: OnnxEmbedder | None = None
@@ -134,44 +141,106 @@ class OnnxEmbedder:
         return result
 
     def _feeds(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """The model inputs for ``texts``: padded to the longest, truncated at ``max_length``.
+        """The model inputs for ``texts``: padded to the longest, truncated at ``max_length``, as the transformers
+        tokenizer gives them with ``padding=True, truncation=True``.
 
-        One text (a question) is encoded by the Rust tokenizer directly: the transformers wrapper releases the GIL
-        around its batch encoding and must take it back afterwards, which costs the request ~1 ms while graph
-        mode's entity linking runs Python on another thread; the inputs are the same."""
-        if len(texts) == 1 and self._single is not None:
-            encoding = self._single.encode(texts[0])
-            return {
-                name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
-                for name in self._input_names
-            }
-        encoded = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        return {name: np.asarray(encoded[name], dtype=np.int64) for name in self._input_names}
+        One text (a question) is encoded without the batch call, which releases the GIL and must take it back
+        afterwards: that costs the request ~1 ms while graph mode's entity linking runs Python on another thread."""
+        encodings = [self._tokenizer.encode(texts[0])] if len(texts) == 1 else self._tokenizer.encode_batch(texts)
+        return {
+            name: np.asarray([getattr(e, _ENCODING_FIELDS[name]) for e in encodings], dtype=np.int64)
+            for name in self._input_names
+        }
 
 
-def _single_text_tokenizer(tokenizer: Any, max_length: int, input_names: list[str]) -> Any | None:
-    """A private copy of a fast tokenizer's Rust tokenizer that truncates at ``max_length`` and does not pad (what
-    the transformers call does for one text), or ``None`` for a slow tokenizer or inputs it does not give."""
+@dataclass(frozen=True)
+class _ExportManifest:
+    """What running a cached export needs besides the ONNX file: written beside it (``<export>.json``) by the
+    export, read by every later process instead of loading the model with PyTorch."""
+
+    input_names: tuple[str, ...]
+    max_length: int
+    dimension: int
+    tokenizer_json: str  # the fast tokenizer's state, truncation and padding set as the transformers call sets them
+
+    def tokenizer(self) -> Any:
+        """A ``tokenizers.Tokenizer`` that truncates at ``max_length`` and pads a batch to its longest text."""
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_str(self.tokenizer_json)
+
+    @classmethod
+    def read(cls, path: Path) -> _ExportManifest | None:
+        """The manifest at ``path``, or ``None`` when it is missing, unreadable or of another export format."""
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            if data["format"] != _EXPORT_FORMAT:
+                return None
+            names = tuple(str(n) for n in data["input_names"])
+            if not names or not set(names) <= _ENCODING_FIELDS.keys():
+                return None
+            return cls(names, int(data["max_length"]), int(data["dimension"]), str(data["tokenizer"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        data = {
+            "format": _EXPORT_FORMAT,
+            "input_names": list(self.input_names),
+            "max_length": self.max_length,
+            "dimension": self.dimension,
+            "tokenizer": self.tokenizer_json,
+        }
+        with _written_atomically(path) as tmp:
+            tmp.write_text(json.dumps(data), "utf-8")
+
+
+def _export_model(model_path: Path | None, onnx_path: Path, manifest_path: Path) -> _ExportManifest:
+    """Load the model with PyTorch, export it to ``onnx_path`` and write its manifest (last: a manifest names a
+    complete export)."""
+    torch_embedder = SentenceTransformerEmbedder(model_path=model_path, device="cpu")
+    model = torch_embedder.model
+    pooling_mode, normalize = _exportable_chain(model, torch_embedder.model_path)
+    manifest = _tokenizer_manifest(model, torch_embedder)
+    _export(model, pooling_mode, normalize, list(manifest.input_names), onnx_path)
+    manifest.write(manifest_path)
+    return manifest
+
+
+def _tokenizer_manifest(model: Any, torch_embedder: SentenceTransformerEmbedder) -> _ExportManifest:
+    """The model's inputs, token limit and dimension, and its fast tokenizer's state set to truncate at the model's
+    ``max_seq_length`` and pad like the transformers wrapper does."""
+    tokenizer = model.tokenizer
     backend = getattr(tokenizer, "_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    input_names = tuple(tokenizer(["probe"], return_tensors="np").keys())
     if backend is None or not set(input_names) <= _ENCODING_FIELDS.keys():
-        return None
+        raise ConfigurationError(
+            f"the embedding model at {torch_embedder.model_path} has no fast tokenizer giving {list(_ENCODING_FIELDS)}"
+            f" (inputs: {list(input_names)}); the ONNX backend needs one",
+            hint=_TORCH_FIX,
+        )
     from tokenizers import Tokenizer
 
-    single = Tokenizer.from_str(backend.to_str())  # its own truncation and padding state
-    single.enable_truncation(max_length)
-    single.no_padding()
-    return single
+    max_length = int(model.max_seq_length)
+    state = Tokenizer.from_str(backend.to_str())  # a copy: the wrapper changes its own truncation and padding per call
+    state.enable_truncation(max_length, direction=tokenizer.truncation_side)
+    state.enable_padding(
+        direction=tokenizer.padding_side,
+        pad_id=tokenizer.pad_token_id,
+        pad_type_id=tokenizer.pad_token_type_id,
+        pad_token=tokenizer.pad_token,
+    )
+    return _ExportManifest(input_names, max_length, torch_embedder.dimension, state.to_str())
 
 
 def _exportable_chain(model: Any, path: Path) -> tuple[str, bool]:
     """The pooling mode and whether vectors are normalised, for a ``Transformer -> Pooling -> [Normalize]`` model."""
     names = [type(module).__name__ for module in model]
-    fix = "set KGRAG_EMBEDDING__BACKEND=torch to embed with PyTorch"
     if names not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
         raise ConfigurationError(
             f"the embedding model at {path} has modules {names}; the ONNX backend exports only "
             "Transformer -> Pooling -> [Normalize]",
-            hint=fix,
+            hint=_TORCH_FIX,
         )
     config = model[1].get_config_dict()
     mode = config.get("pooling_mode")
@@ -183,25 +252,20 @@ def _exportable_chain(model: Any, path: Path) -> tuple[str, bool]:
     if mode not in _POOLING_MODES:
         raise ConfigurationError(
             f"the embedding model at {path} pools with {mode!r}; the ONNX backend supports {', '.join(_POOLING_MODES)}",
-            hint=fix,
+            hint=_TORCH_FIX,
         )
     return str(mode), len(names) == 3
 
 
-def _export_key(path: Path, pooling_mode: str, normalize: bool, input_names: list[str]) -> str:
-    """A short hash of the model files (name, size, modification time) and of how the graph is exported."""
-    import torch
-
+def _export_key(path: Path) -> str:
+    """A short hash of the model files (name, size, modification time) and of how the graph is exported, computed
+    without loading the model or torch (its version is read from the installed package's metadata)."""
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = None
     digest = hashlib.sha256()
-    description = {
-        "format": _EXPORT_FORMAT,
-        "opset": _OPSET,
-        "torch": torch.__version__,
-        "pooling": pooling_mode,
-        "normalize": normalize,
-        "inputs": input_names,
-        "path": str(path.resolve()),
-    }
+    description = {"format": _EXPORT_FORMAT, "opset": _OPSET, "torch": torch_version, "path": str(path.resolve())}
     digest.update(json.dumps(description, sort_keys=True).encode())
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
         stat = file.stat()

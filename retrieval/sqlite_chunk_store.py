@@ -280,6 +280,11 @@ class SqliteChunkStore:
                 yield _chunk(row)
             last = int(rows[-1][0])
 
+    def chunk_ids(self) -> list[str]:
+        """Every chunk id, in vector id order (that of :meth:`iter_chunks`); no texts are read."""
+        with self._lock:
+            return [str(row[0]) for row in self._conn.execute("SELECT id FROM chunks ORDER BY vector_id")]
+
     def document_hashes(self) -> dict[str, str]:
         """``document id -> sha256`` of every stored document (one query; no texts are read)."""
         with self._lock:

@@ -28,7 +28,7 @@ from core.errors import InputError
 from core.settings import Settings
 from core.types import AnswerRecord
 from evals.bench.metrics import bootstrap_ci, exact_match, normalize_answer, percentile, token_f1
-from evals.gate.ragas_gate import strip_citations
+from evals.gate.checks.claims import strip_citations
 from pipelines.compose.answer import build_answer_service
 from pipelines.ingest.progress import NoProgress, ProgressReporter
 from retrieval.base import Embedder

@@ -4,16 +4,41 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from core.errors import ConfigurationError
 from core.llm import ChatResult
 from core.types import GateRecord, GateStageOutcome, VerdictLabel
+
+if TYPE_CHECKING:
+    from core.llm import ModelClient
+    from core.settings import GateSettings
+    from retrieval.base import Embedder
 
 
 class AnswerGate(Protocol):
     """Scores a generated answer against its question and contexts and decides whether to release it."""
 
     def evaluate(self, question: str, answer: str, contexts: Sequence[str]) -> GateRecord: ...
+
+
+class JudgeFactory(Protocol):
+    """Builds the Ragas judge: the cascade's ``judge`` stage, or the whole gate with ``backend="ragas"``.
+
+    The composition root passes one (``pipelines.compose.answer.ragas_judge``, through ``lazy.RagasGate``), so the
+    gate's own modules never import Ragas (seconds of start-up): only building a judge does."""
+
+    def __call__(self, settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate: ...
+
+
+def require_judge(factory: JudgeFactory | None) -> JudgeFactory:
+    """``factory``; ``None`` (a gate built without the composition root's Ragas judge) is a ConfigurationError."""
+    if factory is None:
+        raise ConfigurationError(
+            "the gate's Ragas judge was asked for, but this gate was built without a judge factory",
+            hint="build the gate through pipelines.compose (kgrag ask and the API do), or drop the judge stage",
+        )
+    return factory
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ numbers); then the judge stages. A cheap stage that fails stops the cascade and 
 (``abstained``; the workflow may retry it with the strict prompt). A cheap stage that passes releases nothing:
 release needs every claim ``entailed`` by its evidence sentences and the answer judged relevant
 (:class:`~evals.gate.verification.ClaimVerifier`). Ragas faithfulness and answer relevancy
-(:class:`~evals.gate.ragas_gate.RagasGate`, stage ``judge``) may run after them. A judge that fails sends the
+(:class:`~evals.gate.ragas_gate.RagasGate`, stage ``judge``, built by the :class:`~evals.gate.base.JudgeFactory` the
+composition root passes) may run after them. A judge that fails sends the
 answer to ``review`` with a ``gate_error``, never to ``released``; with no judge stage configured, the cascade
 decides ``inconclusive_decision`` (``review`` or ``abstained``).
 
@@ -25,9 +26,9 @@ from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
 from core.types import ClaimVerdict, GateDecision, GateRecord, GateScores, GateStageOutcome, GateStageRecord
-from evals.gate.base import AnswerGate, CheckInput, GateCheck, VerdictModel
+from evals.gate.base import AnswerGate, CheckInput, GateCheck, JudgeFactory, VerdictModel, require_judge
 from evals.gate.checks.citation_coverage import CitationCoverageCheck
-from evals.gate.checks.claims import check_input, render_claims
+from evals.gate.checks.claims import check_input, render_claims, strip_citations
 from evals.gate.checks.lexical_support import LexicalSupportCheck
 from evals.gate.checks.numbers import NumbersCheck
 from evals.gate.checks.polarity import PolarityCheck
@@ -35,9 +36,9 @@ from evals.gate.checks.quoted_spans import QuotedSpansCheck
 from evals.gate.checks.restates_question import RestatesQuestionCheck
 from evals.gate.checks.support_similarity import SupportSimilarityCheck
 from evals.gate.evidence import repair_citations
-from evals.gate.ragas_gate import RagasGate, is_abstention, strip_citations
 from evals.gate.verdicts import LlmClaimJudge
 from evals.gate.verification import ENTAILMENT, RELEVANCE, ClaimVerifier
+from prompts.abstention import is_abstention
 from retrieval.base import Embedder
 
 PRECHECK = "precheck"
@@ -90,7 +91,7 @@ class _Record:
 class CascadeGate:
     """Citation repair, then cheap :class:`~evals.gate.base.GateCheck` stages that may only fail an answer, then
     ``verifier`` (a verdict per claim, and relevance) and, if given, ``judge`` (an :class:`AnswerGate`, normally
-    :class:`RagasGate`). Release needs the judge stages' positive verdicts."""
+    :class:`~evals.gate.ragas_gate.RagasGate`). Release needs the judge stages' positive verdicts."""
 
     def __init__(
         self,
@@ -116,9 +117,15 @@ class CascadeGate:
         self.repair_margin = repair_margin
 
     @classmethod
-    def from_settings(cls, settings: GateSettings, client: VerdictModel, embedder: Embedder) -> CascadeGate:
+    def from_settings(
+        cls,
+        settings: GateSettings,
+        client: VerdictModel,
+        embedder: Embedder,
+        judge_factory: JudgeFactory | None = None,
+    ) -> CascadeGate:
         """The stages ``settings.stages`` names, in the cascade's fixed order, with their thresholds; ``client``
-        judges (Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient`)."""
+        judges. Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient` and ``judge_factory`` to build it."""
         stages = set(settings.stages)
         checks: list[GateCheck] = []
         if "restates_question" in stages:
@@ -159,7 +166,7 @@ class CascadeGate:
         if JUDGE in stages:
             if not isinstance(client, ModelClient):
                 raise ConfigurationError("the gate's judge stage needs an OpenAI-compatible endpoint")
-            judge = RagasGate.from_settings(settings, client, embedder)
+            judge = require_judge(judge_factory)(settings, client, embedder)
         return cls(checks, verifier, judge, settings.inconclusive_decision, settings.repair_margin)
 
     def evaluate(self, question: str, answer: str, contexts: Sequence[str]) -> GateRecord:

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING
 
 from core.llm import ModelClient
 from core.settings import GateSettings
-from evals.gate.base import AnswerGate
+from evals.gate.base import AnswerGate, JudgeFactory, require_judge
 from evals.gate.cascade import CascadeGate
 from evals.gate.disabled import DisabledGate
-from evals.gate.ragas_gate import RagasGate
 from evals.gate.traced import TracedGate
 from retrieval.base import Embedder
 
@@ -18,17 +17,25 @@ if TYPE_CHECKING:
 
 
 def build_gate(
-    settings: GateSettings, client: ModelClient, embedder: Embedder, tracer: Tracer | None = None
+    settings: GateSettings,
+    client: ModelClient,
+    embedder: Embedder,
+    tracer: Tracer | None = None,
+    *,
+    judge_factory: JudgeFactory | None = None,
 ) -> AnswerGate:
     """:class:`~evals.gate.cascade.CascadeGate` (default) or the judge-only :class:`~evals.gate.ragas_gate.RagasGate`
     from ``settings`` when enabled, else :class:`DisabledGate`. The judge uses ``client`` unless the settings name
-    another endpoint or model (``judge_base_url``, ``judge_model``), with the gate's timeout. With a ``tracer``, the
-    gate is a span with a child per stage (:class:`~evals.gate.traced.TracedGate`)."""
-    gate = _build(settings, client, embedder)
+    another endpoint or model (``judge_base_url``, ``judge_model``), with the gate's timeout. A Ragas judge (the
+    cascade's ``judge`` stage, or ``backend="ragas"``) is built by ``judge_factory``. With a ``tracer``, the gate is
+    a span with a child per stage (:class:`~evals.gate.traced.TracedGate`)."""
+    gate = _build(settings, client, embedder, judge_factory)
     return TracedGate(gate, tracer) if tracer is not None else gate
 
 
-def _build(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
+def _build(
+    settings: GateSettings, client: ModelClient, embedder: Embedder, judge_factory: JudgeFactory | None
+) -> AnswerGate:
     if not settings.enabled:
         return DisabledGate()
     # The judge's own client: its endpoint and model when the settings name them, and the gate's timeout (each
@@ -41,5 +48,5 @@ def _build(settings: GateSettings, client: ModelClient, embedder: Embedder) -> A
         traced=client.traced,  # the judge's calls are spans like the answer model's
     )
     if settings.backend == "ragas":
-        return RagasGate.from_settings(settings, client, embedder)
-    return CascadeGate.from_settings(settings, client, embedder)
+        return require_judge(judge_factory)(settings, client, embedder)
+    return CascadeGate.from_settings(settings, client, embedder, judge_factory)

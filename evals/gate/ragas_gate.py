@@ -6,7 +6,8 @@ stripped) with Ragas' collections metrics. Both scores must reach their threshol
 released; a judge that fails (error, timeout, NaN score, unreachable server) sends the answer to ``review``,
 never to ``released``.
 
-Ragas is imported when a :class:`RagasGate` is built, not when this module is imported.
+Importing this module imports Ragas (seconds): the composition root names it as ``lazy.RagasGate`` and hands the
+gate's factory a :class:`~evals.gate.base.JudgeFactory` that builds it, so only a gate with a judge loads Ragas.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import concurrent.futures
 import math
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,26 +24,21 @@ from typing import Any
 import openai
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from core.errors import ConfigurationError
-from core.llm import ModelClient
-from core.settings import GateSettings
-from core.types import GateRecord, GateScores, GateStageOutcome, GateStageRecord
-from prompts.abstention import is_abstention
-from retrieval.base import Embedder
+os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")  # before Ragas is imported: it reads the switch then
 
-__all__ = ["RagasGate", "is_abstention", "strip_citations"]
+from ragas.llms.base import llm_factory  # noqa: E402
+from ragas.metrics.collections import AnswerRelevancy, Faithfulness  # noqa: E402
 
-#: Citation markers the answer prompt asks for: ``[1]``, ``[1, 2]``, ``[1-3]``, ``[1][2]``.
-_CITATION = re.compile(r"\s*\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
-_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
-_WHITESPACE = re.compile(r"\s+")
+from core.errors import ConfigurationError  # noqa: E402
+from core.llm import ModelClient  # noqa: E402
+from core.settings import GateSettings  # noqa: E402
+from core.types import GateRecord, GateScores, GateStageOutcome, GateStageRecord  # noqa: E402
+from evals.gate.checks.claims import strip_citations  # noqa: E402
+from evals.gate.ragas_embeddings import RagasEmbedderAdapter  # noqa: E402
+from prompts.abstention import is_abstention  # noqa: E402
+from retrieval.base import Embedder  # noqa: E402
 
-
-def strip_citations(text: str) -> str:
-    """Remove ``[n]``-style citation markers and tidy the spacing they leave behind."""
-    without = _CITATION.sub("", text)
-    without = _SPACE_BEFORE_PUNCT.sub(r"\1", without)
-    return _WHITESPACE.sub(" ", without).strip()
+__all__ = ["RagasGate"]
 
 
 class _NaNScore(Exception):
@@ -93,15 +88,6 @@ class RagasGate:
         if max_tokens < 1:
             raise ConfigurationError(f"gate max_tokens must be positive, got {max_tokens}")
 
-        os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
-        from ragas.llms.base import llm_factory
-        from ragas.metrics.collections import AnswerRelevancy, Faithfulness
-
-        from evals.gate.ragas_embeddings import RagasEmbedderAdapter
-
-        self._llm_factory = llm_factory
-        self._faithfulness_cls = Faithfulness
-        self._answer_relevancy_cls = AnswerRelevancy
         self.client = client
         self.embeddings = RagasEmbedderAdapter(embedder)
         self.faithfulness_threshold = faithfulness_threshold
@@ -176,15 +162,15 @@ class RagasGate:
         # it was first used on, and every evaluate() runs its own loop.
         async_client = self.client.async_client()
         try:
-            llm = self._llm_factory(
+            llm = llm_factory(
                 self.client.model,
                 client=async_client,
                 temperature=0.0,
                 top_p=1.0,
                 max_tokens=self.max_tokens,
             )
-            faithfulness = self._faithfulness_cls(llm=llm)
-            relevancy = self._answer_relevancy_cls(
+            faithfulness = Faithfulness(llm=llm)
+            relevancy = AnswerRelevancy(
                 llm=llm, embeddings=self.embeddings, strictness=self.answer_relevancy_strictness
             )
             faith = await self._run_metric(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from core.base import ChatModel
-from core.settings import Settings
+from core.settings import GateSettings, Settings
 from pipelines.compose import lazy
 from pipelines.compose.models import prompt_registry
 from pipelines.compose.retrieval import build_retriever, rerank_with_llm
@@ -20,7 +20,9 @@ from retrieval.sentences import SentenceSelector
 from retrieval.traced import TracedRetriever
 
 if TYPE_CHECKING:
+    from core.llm import ModelClient
     from core.tracing import Tracing
+    from evals.gate.base import AnswerGate
     from pipelines.answer.service import AnswerService
     from pipelines.store.knowledge import KnowledgeStore
 
@@ -56,7 +58,7 @@ def build_answer_service(
         chunks=store.chunks,
         registry=registry,
         client=model or client,
-        gate=lazy.build_gate(settings.gate, client, embedder, tracer),
+        gate=lazy.build_gate(settings.gate, client, embedder, tracer, judge_factory=ragas_judge),
         audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,
@@ -81,6 +83,11 @@ def build_answer_service(
         tracer=tracer,
         capture_content=tracing.capture_content if tracing is not None else False,
     )
+
+
+def ragas_judge(settings: GateSettings, client: ModelClient, embedder: Embedder) -> AnswerGate:
+    """The gate's Ragas judge (:class:`~evals.gate.base.JudgeFactory`): Ragas is imported only when one is built."""
+    return lazy.RagasGate.from_settings(settings, client, embedder)
 
 
 def golden_service_builder(embedder: Embedder) -> Callable[[Settings, AuditStore], AnswerService]:

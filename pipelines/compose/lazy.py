@@ -3,8 +3,9 @@
 The one place that defers imports: the compose modules (and the entry points, for the few parts they build
 themselves) name these parts as ``lazy.NAME``, and reading ``lazy.NAME`` imports the module that defines ``NAME``
 then, not when ``kgrag`` starts. So ``kgrag --help`` loads none of FAISS, Neo4j, SQLAlchemy, SciPy, openai or Ragas
-(torch and ONNX Runtime are loaded only by building an embedder), and a no-change ``kgrag ingest --sync`` loads only
-what deciding "nothing to do" needs. Type checkers see the real objects through the ``TYPE_CHECKING`` imports.
+(ONNX Runtime is loaded only by building an embedder, torch only by exporting the model or by the PyTorch backend;
+Ragas only by building a gate with a Ragas judge), and a no-change ``kgrag ingest --sync`` loads only what deciding
+"nothing to do" needs. Type checkers see the real objects through the ``TYPE_CHECKING`` imports.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from core.llm import ModelClient
     from core.tracing import Tracing
     from evals.gate.factory import build_gate
+    from evals.gate.ragas_gate import RagasGate
     from kg.export import graph_rows, push, to_cypher, to_json, write_graphml
     from kg.factory import open_graph_store
     from kg.graph_context import GraphContextBuilder
@@ -60,6 +62,7 @@ __all__ = [
     "Neo4jGraphStore",
     "NetworkxGraphStore",
     "OnnxEmbedder",
+    "RagasGate",
     "RayEngine",
     "SentenceTransformerEmbedder",
     "SqlAuditStore",
@@ -98,13 +101,14 @@ HOMES: MappingProxyType[str, str] = MappingProxyType(
         "ModelClient": "core.llm",  # openai
         "Neo4jGraphStore": "kg.neo4j_store",  # the neo4j driver (which imports pandas)
         "NetworkxGraphStore": "kg.networkx_store",  # networkx
-        "OnnxEmbedder": "retrieval.onnx_embedder",  # NumPy; ONNX Runtime, torch and the model when built
+        "OnnxEmbedder": "retrieval.onnx_embedder",  # NumPy; ONNX Runtime when built (torch only to export the model)
+        "RagasGate": "evals.gate.ragas_gate",  # Ragas (with LangChain, datasets and pandas)
         "RayEngine": "pipelines.ingest.engines.ray_engine",  # NumPy; Ray when it runs
         "SentenceTransformerEmbedder": "retrieval.embedder",  # NumPy; torch and the model when built
         "SqlAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
         "SqliteAuditStore": "pipelines.store.sql_audit",  # SQLAlchemy
         "Tracing": "core.tracing",  # the OpenTelemetry SDK and its OTLP exporter (protobuf)
-        "build_gate": "evals.gate.factory",  # openai (Ragas itself only when a Ragas gate is built)
+        "build_gate": "evals.gate.factory",  # openai (Ragas only through the judge factory, lazy.RagasGate)
         "graph_rows": "kg.export",  # networkx
         "load_golden": "pipelines.answer.golden",  # the answer workflow
         "open_audit_store": "pipelines.store.sql_audit",

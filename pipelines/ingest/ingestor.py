@@ -348,11 +348,7 @@ class Ingestor:
         with self._timed(report, "extract"):
             self._extract(to_extract, report)
         with self._timed(report, "bm25"):
-            ids, texts = [], []
-            for chunk in chunks_db.iter_chunks():
-                ids.append(chunk.id)
-                texts.append(embedding_text(chunk))
-            store.keywords.rebuild(ids, texts)
+            self._index_keywords(texts_changed=bool(documents), removed=gone)
         after = graph.counts()
         report.facts_removed = facts_removed
         report.facts_added = after["facts"] - before["facts"] + facts_removed
@@ -367,6 +363,20 @@ class Ingestor:
             self.progress.start("publish", 1)
             store.save()
             self.progress.advance("publish")
+
+    def _index_keywords(self, *, texts_changed: bool, removed: list[str]) -> None:
+        """A run that only removed chunks re-scores the BM25 index's remaining ones from their term counts, when it
+        has them and then holds exactly the chunk store's chunks in its order; other runs rebuild it from the texts."""
+        keywords, chunks_db = self.store.keywords, self.store.chunks
+        if not texts_changed and keywords.updatable:
+            keywords.remove(removed)
+            if keywords.chunk_ids() == chunks_db.chunk_ids():
+                return
+        ids, texts = [], []
+        for chunk in chunks_db.iter_chunks():
+            ids.append(chunk.id)
+            texts.append(embedding_text(chunk))
+        keywords.rebuild(ids, texts)
 
     @contextmanager
     def _timed(self, report: IngestReport, stage: str) -> Iterator[None]:

@@ -144,3 +144,29 @@ def test_a_saved_graph_is_node_link_json_networkx_reads_back_the_same(tmp_path: 
     assert list(NetworkxGraphStore(tmp_path / "graph.json").graph.edges(keys=True, data=True)) == list(
         store.graph.edges(keys=True, data=True)
     )
+
+
+def test_counts_kept_between_writes_are_those_of_the_graph(tmp_path: Path) -> None:
+    # counts() is kept between writes and updated by remove_chunks from what it removed: after every step it must
+    # equal a fresh count of the graph and the counts of the file saved then.
+    path = tmp_path / "graph.json"
+    store = NetworkxGraphStore(path)
+
+    def check() -> dict[str, int]:
+        counted = store.counts()
+        assert counted == store._count()
+        store.save()
+        assert NetworkxGraphStore(path).counts() == counted
+        return counted
+
+    assert check() == {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+    ingest_hand_built(store)
+    full = check()
+    assert full["documents"] == 1 and full["chunks"] == 2 and full["facts"] == 2
+    store.remove_chunks(["bio#1", "not-a-chunk"])
+    one = check()
+    assert one["chunks"] == 1 and one["facts"] == 1 and one["entities"] < full["entities"]
+    ingest_hand_built(store)  # written again: the cached counts were dropped
+    assert check() == full
+    store.remove_chunks(["bio#0", "bio#1"])  # the last chunks: their entities and the document go too
+    assert check() == {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import bm25s
+import numpy as np
 import pytest
 
 from core.errors import InputError, StoreCorruptError
@@ -150,3 +153,87 @@ def test_damaged_arrays_are_corrupt(index: Bm25Index, tmp_path: Path) -> None:
     (path / "data.csc.index.npy").write_bytes(b"garbage")
     with pytest.raises(StoreCorruptError, match="cannot read the BM25 index"):
         Bm25Index(path)
+
+
+# ----- the term table: bm25s' own scores, and removals that equal a rebuild -----
+
+EXTRA = {
+    "dup-1": "Refunds refunds refunds: a refund is a refund.",
+    "dup-2": "Zephyr router firmware",
+    "empty": "",
+    "stop": "the and of",
+    "long": " ".join(f"word{i % 37} shipping" for i in range(400)),
+}
+CORPUS = {**PASSAGES, **EXTRA}
+
+
+def queries() -> list[str]:
+    words = sorted({t for tokens in tokenize(list(CORPUS.values())) for t in tokens})
+    return [*words, "firmware update router", "refund within thirty days", "Zephyr warranty damage", "nothing matches"]
+
+
+def reference_scores(texts: dict[str, str], query: str) -> dict[str, float]:
+    """What bm25s itself scores (``BM25(method="lucene").index`` over our tokens), for the chunks scoring > 0."""
+    model = bm25s.BM25(method="lucene", backend="numpy")
+    model.index(tokenize(list(texts.values())), show_progress=False)
+    (tokens,) = tokenize([query])
+    token_ids = model.get_tokens_ids(tokens)
+    if not token_ids:
+        return {}
+    scores = np.asarray(model.get_scores_from_ids(token_ids))
+    return {chunk_id: float(scores[i]) for i, chunk_id in enumerate(texts) if scores[i] > 0}
+
+
+def test_scores_are_exactly_bm25s_lucene_scores(tmp_path: Path) -> None:
+    bm25 = Bm25Index(tmp_path / "bm25")
+    bm25.rebuild(list(CORPUS), list(CORPUS.values()))
+    for query in queries():
+        assert dict(bm25.search(query, 100)) == reference_scores(CORPUS, query), query
+
+
+def test_removing_chunks_gives_the_index_a_rebuild_of_the_rest_gives(tmp_path: Path) -> None:
+    bm25 = Bm25Index(tmp_path / "bm25")
+    bm25.rebuild(list(CORPUS), list(CORPUS.values()))
+    assert bm25.updatable
+    bm25.remove(["refunds", "dup-2", "empty", "not-indexed"])  # an id the index does not hold is ignored
+    rest = {k: v for k, v in CORPUS.items() if k not in {"refunds", "dup-2", "empty"}}
+    rebuilt = Bm25Index(tmp_path / "rebuilt")
+    rebuilt.rebuild(list(rest), list(rest.values()))
+    assert bm25.chunk_ids() == list(rest) and len(bm25) == len(rest)
+    for query in queries():  # every score changes (N, df, average length), and equals the rebuild's
+        assert bm25.search(query, 100) == rebuilt.search(query, 100), query
+        assert dict(bm25.search(query, 100)) == reference_scores(rest, query), query
+    bm25.save()
+    reloaded = Bm25Index(tmp_path / "bm25")  # the term table is saved with the index
+    assert reloaded.updatable and reloaded.search("shipping", 5) == rebuilt.search("shipping", 5)
+    reloaded.remove(list(rest))
+    assert len(reloaded) == 0 and reloaded.search("shipping", 5) == []
+
+
+def test_an_index_saved_without_a_term_table_loads_searches_and_is_rebuilt_not_updated(
+    index: Bm25Index, tmp_path: Path
+) -> None:
+    # An index saved before the term table existed: bm25s' arrays and the manifest only.
+    index.save()
+    path = tmp_path / "bm25"
+    manifest = json.loads((path / "kgrag_bm25.json").read_text())
+    assert manifest["format"] == 1 and manifest["term_table"] is True  # versions without the table still read it
+    del manifest["term_table"]
+    (path / "kgrag_bm25.json").write_text(json.dumps(manifest))
+    (path / "kgrag_bm25_terms.npz").unlink()
+    old = Bm25Index(path)
+    assert old.search("Invalidenstrasse", 1)[0][0] == "office" and not old.updatable
+    with pytest.raises(InputError, match="without its term table"):
+        old.remove(["office"])
+    old.save()  # saved unchanged: still without one
+    assert not Bm25Index(path).updatable and Bm25Index(path).search("E42", 1)
+    old.rebuild(list(PASSAGES), list(PASSAGES.values()))
+    old.save()
+    assert Bm25Index(path).updatable
+
+
+def test_a_damaged_term_table_is_corrupt(index: Bm25Index, tmp_path: Path) -> None:
+    index.save()
+    (tmp_path / "bm25" / "kgrag_bm25_terms.npz").write_bytes(b"garbage")
+    with pytest.raises(StoreCorruptError, match="term table"):
+        Bm25Index(tmp_path / "bm25")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,22 +59,22 @@ def test_batches_smaller_than_the_input_give_the_same_vectors(onnx_cache: Path, 
     np.testing.assert_allclose(small_batches.embed(TEXTS), onnx_embedder.embed(TEXTS), atol=1e-5)
 
 
-def test_one_text_is_tokenized_like_the_transformers_tokenizer_and_embeds_like_a_batch(
+def test_inputs_are_exactly_the_transformers_tokenizers(
     onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder
 ) -> None:
-    # One text (a question) skips the transformers wrapper; its inputs must be exactly the wrapper's, truncation of
-    # the long text at the model's 256 tokens included, and its vector that of the same text in a batch.
+    # The ONNX embedder tokenizes with the `tokenizers` library alone; its inputs (one text, and a batch padded to
+    # its longest text) must be exactly those of the transformers tokenizer the model was exported with, truncation
+    # of the long text at the model's 256 tokens included, and one text's vector that of the same text in a batch.
     texts = [*TEXTS, "  spaces  around ", "Ünïcödé naïve café — 東京 🚀", "Who was born in Varnholm?\nAnd where?"]
-    assert onnx_embedder._single is not None
-    for text in texts:
-        single = onnx_embedder._feeds([text])
-        wrapper = onnx_embedder._tokenizer(
-            [text], padding=True, truncation=True, max_length=onnx_embedder.max_length, return_tensors="np"
-        )
-        assert set(single) == set(onnx_embedder._input_names)
-        for name, values in single.items():
+    wrapper = embedder.model.tokenizer
+    assert onnx_embedder.max_length == embedder.model.max_seq_length == 256
+    for batch in [[text] for text in texts] + [texts, texts[:2]]:
+        expected = wrapper(batch, padding=True, truncation=True, max_length=256, return_tensors="np")
+        got = onnx_embedder._feeds(batch)
+        assert list(got) == list(expected.keys()) == onnx_embedder._input_names
+        for name, values in got.items():
             assert values.dtype == np.int64
-            assert values.tolist() == wrapper[name].tolist(), (text, name)
+            assert values.tolist() == expected[name].tolist(), (batch, name)
     assert onnx_embedder._feeds([TEXTS[2]])["input_ids"].shape == (1, 256)
     one_by_one = np.vstack([onnx_embedder.embed([text]) for text in texts])
     np.testing.assert_allclose(one_by_one, onnx_embedder.embed(texts), atol=1e-5)
@@ -80,10 +83,43 @@ def test_one_text_is_tokenized_like_the_transformers_tokenizer_and_embeds_like_a
 
 def test_the_export_is_cached_and_reused(onnx_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
     assert onnx_embedder.onnx_path.parent == onnx_cache
-    assert onnx_embedder.onnx_path.is_file()
+    assert onnx_embedder.onnx_path.is_file() and onnx_embedder.onnx_path.with_suffix(".json").is_file()
     again = OnnxEmbedder(cache_dir=onnx_cache)
     assert not again.exported
     assert again.onnx_path == onnx_embedder.onnx_path
+    assert (again.model_name, again.dimension, again.max_length) == ("all-MiniLM-L6-v2", 384, 256)
+    # The same inputs to the same graph: the very same vectors as the process that exported it.
+    np.testing.assert_array_equal(again.embed(TEXTS), onnx_embedder.embed(TEXTS))
+    np.testing.assert_array_equal(again.embed(TEXTS[:1]), onnx_embedder.embed(TEXTS[:1]))
+
+
+def test_a_cached_export_loads_without_torch_or_transformers(onnx_cache: Path, onnx_embedder: OnnxEmbedder) -> None:
+    # A later process runs the cached export with ONNX Runtime and `tokenizers` only: seconds less start-up.
+    code = (
+        "import sys, json; from pathlib import Path; from retrieval.onnx_embedder import OnnxEmbedder; "
+        f"e = OnnxEmbedder(cache_dir=Path({str(onnx_cache)!r})); v = e.embed(['Who founded Northwind Robotics?']); "
+        "print(json.dumps([e.exported, v[0].tolist(), "
+        "[m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules]]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=_env())
+    exported, vector, heavy = json.loads(out.stdout.splitlines()[-1])
+    assert exported is False and heavy == []
+    np.testing.assert_array_equal(np.asarray(vector, dtype=np.float32), onnx_embedder.embed([TEXTS[0]])[0])
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "old format"])
+def test_a_damaged_export_manifest_exports_again(tmp_path: Path, onnx_embedder: OnnxEmbedder, damage: str) -> None:
+    first = OnnxEmbedder(cache_dir=tmp_path)
+    manifest = first.onnx_path.with_suffix(".json")
+    if damage == "missing":  # e.g. a crash between the two files: the manifest is written last
+        manifest.unlink()
+    elif damage == "garbage":
+        manifest.write_text("{not json")
+    else:
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "format": 1}))
+    second = OnnxEmbedder(cache_dir=tmp_path)
+    assert second.exported and OnnxEmbedder(cache_dir=tmp_path).exported is False
+    np.testing.assert_allclose(second.embed(TEXTS[:2]), onnx_embedder.embed(TEXTS[:2]), atol=1e-5)
 
 
 def test_an_unreadable_cached_export_is_exported_again(tmp_path: Path, onnx_embedder: OnnxEmbedder) -> None:
@@ -99,6 +135,11 @@ def test_bad_input_is_rejected(onnx_embedder: OnnxEmbedder) -> None:
     with pytest.raises(InputError, match="sequence of texts"):
         onnx_embedder.embed("not a list")
     assert onnx_embedder.embed([]).shape == (0, 384)
+
+
+def _env() -> dict[str, str]:
+    root = str(Path(__file__).resolve().parents[2])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
 
 
 def _model_copy(target: Path) -> Path:

@@ -35,6 +35,7 @@ from core.settings import GateSettings
 from core.text import sentence_spans
 from evals.gate.cascade import CascadeGate
 from evals.gate.checks.claims import check_input
+from pipelines.compose.answer import ragas_judge
 from retrieval.embedder import SentenceTransformerEmbedder
 
 SEED = 7
@@ -219,7 +220,10 @@ def main(argv: list[str] | None = None) -> None:
         client = ModelClient(base_url="http://127.0.0.1:9/v1", model="none", timeout_s=1)
     stages = settings.stages if args.judge_url else cheap_stages
     gate = CascadeGate.from_settings(
-        settings.model_copy(update={"stages": stages, "inconclusive_decision": "review"}), client, embedder
+        settings.model_copy(update={"stages": stages, "inconclusive_decision": "review"}),
+        client,
+        embedder,
+        ragas_judge,
     )
     gate.evaluate("warm up?", "Warm up [1].", ["Warm up."])
     results = []

@@ -36,6 +36,7 @@ from evals.bench.proof.model_server import local_model_server
 from evals.bench.proof.runner import read_results, run_items
 from evals.gate.base import AnswerGate
 from evals.gate.factory import build_gate
+from pipelines.compose.answer import ragas_judge
 from pipelines.compose.models import load_embedder
 
 DEFAULT_RESULTS = Path(__file__).resolve().parents[1] / "proof" / "results" / "gate_proof.jsonl"
@@ -133,7 +134,9 @@ def judge_settings(settings: Settings, serve: bool, log_path: Path) -> Iterator[
 def build_gate_from(settings: Settings) -> AnswerGate:
     """The gate ``settings`` ask for, judged by ``settings``' model, embeddings by the local MiniLM."""
 
-    return build_gate(settings.gate, ModelClient.from_settings(settings), load_embedder(settings))
+    return build_gate(
+        settings.gate, ModelClient.from_settings(settings), load_embedder(settings), judge_factory=ragas_judge
+    )
 
 
 def cheap_settings(settings: Settings) -> Settings | None:

@@ -16,8 +16,9 @@ Beside the wall-clock seconds, the median CPU seconds (user + system) of each wh
 wall clock also counts the time other jobs hold the CPUs, the CPU time does not.
 
 ``--baseline DIR`` also runs every command with the code of another checkout (``DIR`` on ``PYTHONPATH``, e.g. made
-with ``git archive REF | tar -x -C DIR``), alternating run by run with this one over the same store, and prints the
-two side by side with their ratios (baseline / this): one run, the same conditions for both.
+with ``git archive REF | tar -x -C DIR``), alternating run by run with this one, and prints the two side by side
+with their ratios (baseline / this): one run, the same conditions for both. Each code has its own copy of the store
+(made after the first ingest), so each deletes from a store its own version wrote.
 
 Goals (issue 22, median of 10 on the 2-core dev machine): ``--help`` <= 0.4 s, ``prompts list`` <= 0.6 s, no-change
 ingest of 10k documents <= 2 s, ``delete`` <= 1.5 s on a 10k-document store.
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -180,26 +182,30 @@ def _environment(code: Path, endpoint: ModelEndpoint, store: Path) -> dict[str, 
 
 
 def _commands(
-    src: Path, store: Path, paths: list[Path], endpoint: ModelEndpoint, docs: int, api: bool
+    src: Path, paths: list[Path], endpoint: ModelEndpoint, docs: int, api: bool
 ) -> dict[str, Callable[[dict[str, str], int], float]]:
-    """Each timed command: ``command(env, i)`` runs it once (``i``: the run's number, for a fresh document to
-    delete) and returns its seconds."""
+    """Each timed command: ``command(env, i)`` runs it once over the store ``env`` names (``i``: the run's number,
+    for a fresh document to delete) and returns its seconds."""
+
+    def store(env: dict[str, str]) -> str:
+        return env["KGRAG_STORE_DIR"]
+
     commands: dict[str, Callable[[dict[str, str], int], float]] = {
         "kgrag --help": lambda env, _: _run(["--help"], env),
         "kgrag prompts list": lambda env, _: _run(["prompts", "list"], env),
         "kgrag model status": lambda env, _: _run(["model", "status"], env),
         f"kgrag ingest --sync (no change, {docs} docs)": lambda env, _: _run(
-            ["ingest", str(src), "--store", str(store), "--sync"], env
+            ["ingest", str(src), "--store", store(env), "--sync"], env
         ),
         f"kgrag delete ID ({docs}-doc store)": lambda env, i: _run(
-            ["delete", paths[i].relative_to(src).as_posix(), "--store", str(store)], env
+            ["delete", paths[i].relative_to(src).as_posix(), "--store", store(env)], env
         ),
         "kgrag ask, to its first model request": lambda env, _: _until_first_request(
-            ["ask", "Who does Person7 report to?", "--store", str(store)], env, endpoint
+            ["ask", "Who does Person7 report to?", "--store", store(env)], env, endpoint
         ),
     }
     if api:
-        commands["kgrag serve, to its first /healthz 200"] = lambda env, _: _until_healthy(store, env)
+        commands["kgrag serve, to its first /healthz 200"] = lambda env, _: _until_healthy(Path(store(env)), env)
     return commands
 
 
@@ -228,10 +234,11 @@ def main() -> None:
             src, store = Path(tmp) / "src", Path(tmp) / "store"
             paths = write_tree(src, args.docs)
             variants = {"this": _environment(ROOT, endpoint, store)}
-            if args.baseline is not None:
-                variants["baseline"] = _environment(args.baseline.resolve(), endpoint, store)
             first_ingest = _run(["ingest", str(src), "--store", str(store)], variants["this"], timeout=7200)
-            commands = _commands(src, store, paths, endpoint, args.docs, not args.skip_api)
+            if args.baseline is not None:
+                shutil.copytree(store, Path(tmp) / "store-baseline", symlinks=True)
+                variants["baseline"] = _environment(args.baseline.resolve(), endpoint, Path(tmp) / "store-baseline")
+            commands = _commands(src, paths, endpoint, args.docs, not args.skip_api)
             for name, command in commands.items():
                 runs: dict[str, list[tuple[float, float]]] = {variant: [] for variant in variants}
                 for i in range(args.runs):

@@ -24,6 +24,13 @@ _ABBREVIATION = re.compile(
 _CONTINUES = re.compile(r"[a-z0-9(,;]")
 _RANGE = re.compile(r"(\d+)\s*[\u2013-]\s*(\d+)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def strip_citations(text: str) -> str:
+    """Remove ``[n]``-style citation markers and tidy the spacing they leave behind."""
+    without = _SPACE_BEFORE_PUNCT.sub(r"\1", _MARKER.sub("", text))
+    return _WHITESPACE.sub(" ", without).strip()
 
 
 def _numbers(group: str) -> list[int]:

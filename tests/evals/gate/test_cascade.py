@@ -199,7 +199,13 @@ def test_stages_and_thresholds_follow_settings(embedder) -> None:  # type: ignor
     record = unsure.evaluate(QUESTION, UNCITED, CONTEXTS)
     assert record.decision == "abstained" and "no judge stage configured" in record.reason
     assert outcomes(record)["citation_coverage"] == "inconclusive"
-    assert isinstance(build_gate(GateSettings(backend="ragas"), client, embedder), RagasGate)
+    ragas = GateSettings(backend="ragas")
+    assert isinstance(build_gate(ragas, client, embedder, judge_factory=RagasGate.from_settings), RagasGate)
+    judged = GateSettings(stages=["citation_coverage", "judge"])
+    assert isinstance(build_gate(judged, client, embedder, judge_factory=RagasGate.from_settings).judge, RagasGate)
+    for needs_ragas in (ragas, judged):  # built without the composition root's judge factory: one clear error
+        with pytest.raises(ConfigurationError, match="without a judge factory"):
+            build_gate(needs_ragas, client, embedder)
     strict = build_gate(cheap(lexical_support_pass_at=1.0, lexical_support_fail_below=1.0), client, embedder)
     assert strict.evaluate(QUESTION, PARAPHRASE, CONTEXTS).decision == "abstained"
     with pytest.raises(ConfigurationError, match="never release"):

@@ -15,9 +15,11 @@ import pytest
 from core.errors import ConfigurationError
 from core.llm import ModelClient
 from core.settings import GateSettings
+from evals.gate.checks.claims import strip_citations
 from evals.gate.disabled import DisabledGate
 from evals.gate.factory import build_gate
-from evals.gate.ragas_gate import RagasGate, is_abstention, strip_citations
+from evals.gate.ragas_gate import RagasGate
+from prompts.abstention import is_abstention
 from prompts.constants import ABSTENTION_TEXT
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -74,10 +76,20 @@ def test_is_abstention_normalises_case_quotes_and_citations() -> None:
     assert not is_abstention("Curie was born in Warsaw.")
 
 
-def test_importing_the_gate_does_not_import_ragas() -> None:
-    code = "import sys, evals.gate.ragas_gate, evals.gate.factory, evals.gate.disabled; print('ragas' in sys.modules)"
+def test_building_a_gate_without_a_ragas_judge_does_not_import_ragas() -> None:
+    # The default cascade (no judge stage) and its checks, quoted spans included, run without Ragas: it is imported
+    # only by building a Ragas judge (through the composition root's judge factory, lazy.RagasGate).
+    code = (
+        "import sys; from core.llm import ModelClient; from core.settings import GateSettings; "
+        "from evals.gate.factory import build_gate; import evals.gate.disabled, pipelines.compose.answer; "
+        "from evals.gate.checks.claims import check_input; "
+        "gate = build_gate(GateSettings(), ModelClient(base_url='http://127.0.0.1:9/v1', model='m'), None, "
+        "judge_factory=pipelines.compose.answer.ragas_judge); "
+        "item = check_input('Q?', 'It says \"born in  WARSAW, Poland\" [1].', ['Born in Warsaw,\\nPoland.']); "
+        "print([c.check(item).outcome for c in gate.checks if c.name == 'quoted_spans'], 'ragas' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+    assert result.stdout.strip() == "['pass'] False"
 
 
 # ----- configuration -----
@@ -93,7 +105,8 @@ def test_disabled_gate_releases_unscored() -> None:
 def test_build_gate_follows_settings(embedder) -> None:  # type: ignore[no-untyped-def]
     client = client_at(closed_port())
     assert isinstance(build_gate(GateSettings(enabled=False), client, embedder), DisabledGate)
-    gate = build_gate(GateSettings(backend="ragas", faithfulness_threshold=0.7, retries=0), client, embedder)
+    settings = GateSettings(backend="ragas", faithfulness_threshold=0.7, retries=0)
+    gate = build_gate(settings, client, embedder, judge_factory=RagasGate.from_settings)
     assert isinstance(gate, RagasGate)
     assert gate.faithfulness_threshold == 0.7 and gate.retries == 0
 

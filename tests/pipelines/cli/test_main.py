@@ -11,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import load_settings
+from evals.bench.benchmarks.startup import MODEL, ModelEndpoint
 from pipelines.cli.main import COMMANDS, load_command
+from pipelines.compose.models import load_embedder
+from retrieval.onnx_embedder import OnnxEmbedder
 from tests.conftest import DATA_DIR, RunningModelServer, free_port
 from tests.pipelines.ingest.pdfmaker import bomb_bytes
 
@@ -134,17 +138,23 @@ def test_ask_json_with_qwen(sample_store: Path, qwen_server: RunningModelServer)
 # ----- the command table: what `kgrag --help` lists without importing the commands, and what starting one imports
 
 
-def imported_by_kgrag(*args: str) -> set[str]:
-    """Top-level modules a whole ``kgrag ARGS`` process (this checkout's code) has imported when it ends."""
+def imported_by_kgrag(*args: str, env: dict[str, str] | None = None, exit_code: int = 0) -> set[str]:
+    """Modules a whole ``kgrag ARGS`` process (this checkout's code) has imported when it ends."""
     script = (
         "import atexit, json, sys\n"
         "atexit.register(lambda: print('\\nMODULES ' + json.dumps(sorted(sys.modules))))\n"
         "from pipelines.cli.main import app\n"
         "app(sys.argv[1:])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]), "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[3]),
+        "HF_HUB_OFFLINE": "1",
+        "RAGAS_DO_NOT_TRACK": "true",
+        **(env or {}),
+    }
     proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == exit_code, proc.stderr
     return set(json.loads(proc.stdout.rpartition("\nMODULES ")[2]))
 
 
@@ -183,3 +193,29 @@ def test_an_unknown_command_is_bad_input_with_a_suggestion() -> None:
     assert proc.returncode == 2
     assert "No such command 'promts'" in proc.stderr and "prompts" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_ask_up_to_its_first_model_call_loads_no_torch_ragas_or_transformers(sample_store: Path) -> None:
+    # With the ONNX export cached (as after any first run), a question runs on ONNX Runtime and `tokenizers`, and the
+    # gate's cheap checks without Ragas: none of torch, transformers, sentence-transformers or Ragas (with its
+    # LangChain, datasets and pandas) is imported, before the model call or after it (the endpoint answers 503).
+    settings = load_settings()
+    embedder = load_embedder(settings)
+    if isinstance(embedder, OnnxEmbedder) and settings.embedding.quantize_queries:
+        embedder.query_encoder()  # the cached export and its int8 copy, where the command will look for them
+    endpoint = ModelEndpoint()
+    try:
+        modules = imported_by_kgrag(
+            "ask",
+            "Who founded Northwind Robotics?",
+            "--store",
+            str(sample_store),
+            env={"KGRAG_LLM_BASE_URL": endpoint.url, "KGRAG_LLM_MODEL": MODEL},
+            exit_code=1,
+        )
+    finally:
+        endpoint.close()
+    assert endpoint.first_request is not None, "the question never reached the model"
+    heavy = {"torch", "transformers", "sentence_transformers", "ragas", "langchain_core", "datasets", "pandas"}
+    assert tops(modules).isdisjoint(heavy), sorted(tops(modules) & heavy)
+    assert {"onnxruntime", "tokenizers", "openai"} <= tops(modules)

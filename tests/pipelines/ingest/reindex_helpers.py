@@ -22,6 +22,17 @@ PARAGRAPHS = [
 ]
 
 
+#: Keyword queries whose BM25 scores the fingerprint holds (every score depends on the whole corpus's statistics).
+BM25_QUERIES = [
+    "Amara Okafor Lagos",
+    "Utrecht office packaging",
+    "Brandt Logistics Rotterdam contract",
+    "Lisbon lab grippers Tuesday",
+    "Zora Lindqvist audits",
+    "Ingrid Berg Oslo engineer",
+]
+
+
 def write_v1(src: Path) -> None:
     """Three documents; ``plan.md`` has several chunks (chunks are at most 150 characters in these tests)."""
     src.mkdir(parents=True, exist_ok=True)
@@ -78,7 +89,8 @@ def fingerprint(store: KnowledgeStore) -> dict[str, object]:
         "vector_count": len(store.vectors),
         "vectors_cover_chunks": set(store.vectors.ids())
         == set(store.chunks.chunks_by_vector_ids(sorted(store.vectors.ids()))),
-        "bm25": sorted(store.keywords._chunk_ids),
+        "bm25": sorted(store.keywords.chunk_ids()),
+        "bm25_scores": {q: sorted(store.keywords.search(q, 1000)) for q in BM25_QUERIES},
         "nodes": sorted(graph.nodes),
         "edges": edges,
         "no_duplicate_edges": len(edges) == len(set(edges)),

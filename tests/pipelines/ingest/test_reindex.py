@@ -115,10 +115,11 @@ def test_sync_never_empties_the_store_when_a_root_is_missing(tmp_path: Path, emb
     assert any("sync skipped" in n for n in report.notes)
 
 
-def test_delete_by_id_and_unknown_id(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_delete_by_id_and_unknown_id(tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from core.errors import InputError
     from pipelines.compose.ingest import build_ingestor
     from pipelines.compose.stores import open_store
+    from retrieval.bm25_index import Bm25Index
     from tests.pipelines.ingest.reindex_helpers import settings_for
 
     src, root = tmp_path / "src", tmp_path / "store"
@@ -128,8 +129,34 @@ def test_delete_by_id_and_unknown_id(tmp_path: Path, embedder) -> None:  # type:
     ingestor = build_ingestor(settings, open_store(settings, embedder, create=False), embedder)
     with pytest.raises(InputError, match="no document 'nope.txt'"):
         ingestor.delete(["nope.txt"])
+    rebuilds: list[int] = []
+    rebuild = Bm25Index.rebuild
+    monkeypatch.setattr(Bm25Index, "rebuild", lambda self, *a: rebuilds.append(1) or rebuild(self, *a))
     report = ingestor.delete(["old.txt"])
     assert report.documents_deleted == 1 and report.status == "ok"
+    assert rebuilds == [], "a delete re-scores the BM25 index from its term counts, it reads and tokenises no text"
+    (src / "old.txt").unlink()
+    clean, _ = run_ingest(tmp_path / "clean", embedder, [src])
+    assert fingerprint(ingestor.store) == fingerprint(clean)
+
+
+def test_a_delete_rebuilds_a_bm25_index_saved_without_its_term_table(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from pipelines.compose.ingest import build_ingestor
+    from pipelines.compose.stores import open_store
+    from tests.pipelines.ingest.reindex_helpers import settings_for
+
+    src, root = tmp_path / "src", tmp_path / "store"
+    write_v1(src)
+    store, _ = run_ingest(root, embedder, [src])
+    bm25 = store.layout.bm25  # as a store written before the term table existed has it
+    manifest = json.loads((bm25 / "kgrag_bm25.json").read_text())
+    (bm25 / "kgrag_bm25.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "term_table"}))
+    (bm25 / "kgrag_bm25_terms.npz").unlink()
+    settings = settings_for(root)
+    ingestor = build_ingestor(settings, open_store(settings, embedder, create=False), embedder)
+    assert not ingestor.store.keywords.updatable
+    ingestor.delete(["old.txt"])
+    assert open_reader(root, embedder).keywords.updatable, "the rebuilt index has its term table"
     (src / "old.txt").unlink()
     clean, _ = run_ingest(tmp_path / "clean", embedder, [src])
     assert fingerprint(ingestor.store) == fingerprint(clean)
