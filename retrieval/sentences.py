@@ -55,7 +55,8 @@ class SentenceSelector:
     plus ``BRIDGE_WEIGHT`` when it names another shown passage's title); a chosen sentence opening with a pronoun
     brings the sentence before it. A passage whose first sentence does not fit is left out. With
     ``first_sentence`` off (the strict retry's focused view) a passage shows only its scored sentences, so a
-    passage sharing nothing with the question shows nothing.
+    passage sharing nothing with the question shows nothing; when no passage shares anything, the view falls back
+    to the passages' openings rather than an empty prompt.
     """
 
     def __init__(
@@ -111,6 +112,11 @@ class SentenceSelector:
                 left -= cost
                 chosen += [i for i in group if i not in chosen]
             shown.append([spans[i] for i in sorted(chosen)])
+        if not self.first_sentence and passages and not any(shown):
+            openings = SentenceSelector(
+                self.budget_tokens, per_passage=0, first_sentence=True, count_tokens=self.count_tokens
+            )
+            return openings.select(question, passages, fact_spans)
         return shown
 
     @staticmethod

@@ -27,3 +27,17 @@ def registry_with_answer_v2(root: Path) -> FilePromptRegistry:
     v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
     (templates / "answer.v2.yaml").write_text(v1.replace("version: 1", "version: 2"), encoding="utf-8")
     return FilePromptRegistry(templates)
+
+
+def answer_prompts_at(root: Path, version: int) -> Path:
+    """The packaged templates copied under ``root`` with the packaged labels, except ``answer`` and
+    ``answer_strict`` production at ``version``: for tests of one answer prompt's view (v2 shows whole passages and
+    writes free text with [n] markers; v3 shows numbered sentences and replies with a JSON object) that must not
+    change when another version is promoted. Returns the templates directory (``KGRAG_PROMPTS__DIRECTORY``)."""
+    templates = root / "templates"
+    shutil.copytree(default_templates_dir(), templates)
+    labels = yaml.safe_load((default_templates_dir().parent / "labels.yaml").read_text(encoding="utf-8"))
+    labels["answer"] = {"production": version}
+    labels["answer_strict"] = {"production": version}
+    (root / "labels.yaml").write_text(yaml.safe_dump(labels, sort_keys=True), encoding="utf-8")
+    return templates

@@ -13,6 +13,8 @@ from typing import Any
 from tests.conftest import free_port
 
 REPLY = "Northwind Robotics was founded by Ada Lovelace [1]."
+#: The reply to a request asking for a JSON object (``response_format``): the shape answer v3's schema declares.
+JSON_REPLY = json.dumps({"evidence": ["1.1"], "answer": "Ada Lovelace"})
 
 
 class SlowModelServer:
@@ -48,7 +50,8 @@ class SlowModelServer:
                 self._send({"object": "list", "data": [{"id": "slow", "object": "model"}]})
 
             def do_POST(self) -> None:  # noqa: N802
-                self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))) or b"{}")
+                content = JSON_REPLY if request.get("response_format") else server.reply
                 with server._lock:
                     server.started += 1
                 time.sleep(server.delay_s)
@@ -63,7 +66,7 @@ class SlowModelServer:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": server.reply},
+                                "message": {"role": "assistant", "content": content},
                                 "finish_reason": "stop",
                             }
                         ],

@@ -113,7 +113,7 @@ def test_answers_with_the_tiny_model_are_counted(live_api, sample_store: Path, s
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=32,
+            llm_max_tokens=160,  # answer v3: room to close its JSON reply
             gate={"stages": cheap},
             api={"request_timeout_s": 600},
         )

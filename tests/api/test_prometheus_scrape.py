@@ -89,7 +89,7 @@ def test_prometheus_scrapes_the_answer_decisions(  # type: ignore[no-untyped-def
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=32,
+            llm_max_tokens=160,  # answer v3: room to close its JSON reply
             gate={"stages": [s for s in DEFAULT_GATE_STAGES if s != "judge"]},
             api={"keys": key_settings(), "request_timeout_s": 600},
         )

@@ -16,6 +16,7 @@ from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings
 from tests.api.test_answer_api import assert_problem
 from tests.conftest import RunningModelServer
+from tests.prompt_copies import answer_prompts_at
 
 QUESTIONS = ["How many days of paid annual leave do employees get?", "Who founded Northwind Robotics?"]
 
@@ -34,7 +35,8 @@ def test_held_answers_are_reviewed_and_released_on_the_next_poll(
             store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=2,
+            llm_max_tokens=2,  # two tokens of free text: answer v2 (a v3 JSON reply would not close)
+            prompts={"directory": answer_prompts_at(tmp_path / "prompts", 2)},
             # Only the judge stage, and the judge's server is down: every answer is held for review.
             gate={"stages": ["judge"], "judge_base_url": closed_port_url(), "retries": 0},
             api={"keys": key_settings()},

@@ -67,13 +67,13 @@ def test_packaged_templates_load_with_file_sha256() -> None:
 def test_production_labels_resolve_to_the_promoted_versions() -> None:
     registry = FilePromptRegistry()
     answer = registry.resolve("answer")
-    assert (answer.name, answer.version) == ("answer", 2)
-    assert answer.inputs == ("question", "passages", "facts")
-    assert registry.resolve("answer_strict").version == 2
+    assert (answer.name, answer.version) == ("answer", 3)
+    assert answer.inputs == ("question", "passages") and answer.output_schema is not None
+    assert registry.resolve("answer_strict").version == 3
     assert registry.resolve("extraction", "production").version == 1
-    assert registry.labels()["answer"] == {"production": 2}
+    assert registry.labels()["answer"] == {"production": 3}
     promoted = registry.history("answer", "production")[-1]
-    assert (promoted.kind, promoted.from_, promoted.to) == ("promote", "1", "2"), "the move is in the label log"
+    assert (promoted.kind, promoted.from_, promoted.to) == ("promote", "2", "3"), "the move is in the label log"
 
 
 def test_answer_v2_leaves_abstaining_to_the_gate_and_the_strict_prompt_keeps_the_rule() -> None:
@@ -145,21 +145,21 @@ def test_rendered_sha256_is_deterministic_and_tracks_inputs() -> None:
 def test_render_with_missing_input_names_it() -> None:
     registry = FilePromptRegistry()
     with pytest.raises(PromptError) as excinfo:
-        registry.render(registry.resolve("answer"), question="Q?", passages=PASSAGES)
+        registry.render(registry.get("answer", 2), question="Q?", passages=PASSAGES)
     assert "missing input(s): facts" in str(excinfo.value)
 
 
 def test_render_with_extra_input_names_it() -> None:
     registry = FilePromptRegistry()
     with pytest.raises(PromptError) as excinfo:
-        registry.render(registry.resolve("answer"), question="Q?", passages=PASSAGES, facts=[], tone="formal")
+        registry.render(registry.get("answer", 2), question="Q?", passages=PASSAGES, facts=[], tone="formal")
     assert "unexpected input(s): tone" in str(excinfo.value)
 
 
 def test_render_with_malformed_passage_fails_with_prompt_error() -> None:
     registry = FilePromptRegistry()
     with pytest.raises(PromptError) as excinfo:
-        registry.render(registry.resolve("answer"), question="Q?", passages=[{"n": 1}], facts=[])
+        registry.render(registry.get("answer", 2), question="Q?", passages=[{"n": 1}], facts=[])
     assert "text" in str(excinfo.value)
 
 

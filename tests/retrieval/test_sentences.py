@@ -91,3 +91,10 @@ def test_the_focused_view_shows_only_sentences_about_the_question() -> None:
     picked = selector.select("Where was Hank Williams Jr. born?", [hit("a", AUDREY), unrelated])
     assert shown(AUDREY, picked[0]) == ["Hank Williams Jr., their son, was born in 1949 in Shreveport."]
     assert picked[1] == [], "a passage sharing nothing with the question shows nothing"
+
+
+def test_the_focused_view_falls_back_to_openings_when_no_passage_shares_a_word() -> None:
+    selector = SentenceSelector(1000, per_passage=1, first_sentence=False, count_tokens=words)
+    unrelated = hit("x", "Something else entirely. Nothing here either.")
+    picked = selector.select("Where was Hank Williams Jr. born?", [unrelated])
+    assert shown(unrelated.chunk.text, picked[0]) == ["Something else entirely."], "never an empty prompt"

@@ -110,7 +110,7 @@ def test_variants_override_one_setting_and_reject_bad_ones() -> None:
 
 @pytest.mark.integration
 def test_answers_run_through_the_answer_service_per_variant(smol_server: RunningModelServer) -> None:
-    settings = load_settings(llm_base_url=smol_server.base_url, llm_model=smol_server.name, llm_max_tokens=32)
+    settings = load_settings(llm_base_url=smol_server.base_url, llm_model=smol_server.name, llm_max_tokens=160)
     result = run_benchmark(MINI, ["dense"], settings, answers=True, limit=2, resamples=100)
     answers = result["answers"]
     assert answers["variants"] == ["default", "retrieval.mode=hybrid"]

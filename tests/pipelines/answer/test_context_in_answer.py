@@ -16,6 +16,7 @@ from pipelines.compose.stores import open_store
 from prompts.registry import FilePromptRegistry
 from retrieval.context import ContextAssembler
 from tests.conftest import RunningModelServer
+from tests.prompt_copies import answer_prompts_at
 
 LONG = (
     "Varnholm adopted the euro in 2002. Before that Varnholm paid in the krenna. "
@@ -45,8 +46,13 @@ def _user(step: AssembleContextStep, passages: list[RetrievedChunk], facts: list
     return user, out
 
 
-def test_assembler_cuts_after_whole_sentences_and_keeps_citation_numbers() -> None:
-    registry = FilePromptRegistry(None)
+def _v2_registry(tmp_path: Path) -> FilePromptRegistry:
+    """The context assembler cuts passages for answer v2's view (whole passages with [n] markers)."""
+    return FilePromptRegistry(answer_prompts_at(tmp_path, 2))
+
+
+def test_assembler_cuts_after_whole_sentences_and_keeps_citation_numbers(tmp_path: Path) -> None:
+    registry = _v2_registry(tmp_path)
     passages = [_hit("quimby#0", SHORT), _hit("varnholm#0", LONG)]
     step = AssembleContextStep(registry, "production", 2, 10, assembler=ContextAssembler(60, fact_share=0.3))
     user, out = _user(step, passages, FACTS)
@@ -62,8 +68,8 @@ def test_assembler_cuts_after_whole_sentences_and_keeps_citation_numbers() -> No
     assert [f.chunk_id for f in out.facts][0] == "varnholm#0"  # type: ignore[attr-defined]
 
 
-def test_without_the_assembler_passages_are_shown_whole() -> None:
-    step = AssembleContextStep(FilePromptRegistry(None), "production", 2, 10)
+def test_without_the_assembler_passages_are_shown_whole(tmp_path: Path) -> None:
+    step = AssembleContextStep(_v2_registry(tmp_path), "production", 2, 10)
     user, out = _user(step, [_hit("varnholm#0", LONG)], FACTS)
     assert LONG in user and out.passages[0].chunk.text == LONG  # type: ignore[attr-defined]
 
@@ -92,6 +98,7 @@ def test_answer_provenance_lists_the_shown_spans_and_facts(
         llm_max_tokens=16,
         gate={"enabled": False},  # type: ignore[arg-type]
         retrieval={"context_budget_tokens": 70, "fact_hops": 2},  # type: ignore[arg-type]
+        prompts={"directory": answer_prompts_at(tmp_path / "prompts", 2)},  # type: ignore[arg-type]
     )
     store = open_store(settings, embedder, create=True)
     build_ingestor(settings, store, embedder).ingest([docs])
