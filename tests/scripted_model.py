@@ -143,13 +143,14 @@ class ScriptedChatModel:
 
 def agreeing_judge() -> ScriptedChatModel:
     """A claim judge that finds every claim entailed, and answers every question with its first evidence sentence
-    (what a draft quoting that sentence says): for tests of the workflow around a release, where what a real judge
-    decides is not the point."""
+    that is not a heading (what a draft quoting that sentence says): for tests of the workflow around a release,
+    where what a real judge decides is not the point."""
 
     def respond(messages: Messages) -> dict[str, str]:
         user = next(m["content"] for m in messages if m["role"] == "user")
         if "\nClaim: " not in user:
-            first = next((line[2:] for line in user.splitlines() if line.startswith("- ")), "none")
+            lines = [line[2:] for line in user.splitlines() if line.startswith("- ")]
+            first = next((line for line in lines if not line.lstrip().startswith("#")), "none")
             return {"answer": first}
         return {"verdict": "entailed"}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, get_args
@@ -207,14 +208,28 @@ class LlmClaimJudge:
         return raw
 
 
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
 def agrees(extracted: str, answer: str) -> bool:
     """Whether the answer says what the judge copied from the evidence: the copied words are (nearly) in the answer,
     or the answer is (nearly) in them and most of them (``Disney`` for ``Walt Disney Pictures``; not ``Cooper
-    Firearms`` for a whole copied sentence that merely names it)."""
+    Firearms`` for a whole copied sentence that merely names it). A number answers a copied phrase holding that one
+    number and every other word of the answer (``28`` for ``28 days of paid annual leave``)."""
     copied, said = " ".join(extracted.casefold().split()), " ".join(answer.casefold().split())
     if not copied or not said or fuzz.partial_ratio(copied, said) < 85:
         return False
     if len(copied) <= len(said):
         return True
+    numbers = _NUMBER.findall(said)
+    if numbers and _numbers(copied) == _numbers(said) and len(set(_NUMBER.findall(copied))) == 1:
+        copied_words = set(_WORD.findall(copied))
+        if all(word in copied_words for word in _WORD.findall(_NUMBER.sub(" ", said))):
+            return True
     words, answer_words = len(copied.split()), len(said.split())
     return words <= max(2 * answer_words, answer_words + 3)

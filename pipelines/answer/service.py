@@ -123,6 +123,8 @@ class AnswerService:
         if not strict_retry:
             spec = spec.without(STRICT_STEPS, version_suffix="-no-strict-retry")
         check_declared(spec, strict_retry=strict_retry)
+        # A prompt showing evidence sentences (answer v3) needs them picked: the default selector when none is given.
+        selector = selector or SentenceSelector()
         components: dict[str, object] = {
             AnswerStep.GUARD_INPUT: GuardInputStep(guardrails),
             AnswerStep.RETRIEVE: RetrieveStep(retriever, top_k),

@@ -96,3 +96,7 @@ def test_agreement_is_the_copied_words_in_the_answer_or_the_answer_most_of_them(
     sentence = "Cooper Firearms of Montana was founded in 1990 by Dan Cooper and two former Kimber employees"
     assert not agrees(sentence, "Cooper Firearms of Montana"), "a whole copied sentence merely names it"
     assert not agrees("", "anything") and not agrees("none", "")
+    # a number answers a copied phrase holding that one number (and the answer's other words)
+    assert agrees("28 days of paid annual leave", "28") and agrees("up to 2,000 robots per warehouse", "2000 robots")
+    assert not agrees("28 days of paid annual leave", "30") and not agrees("28 days of paid annual leave", "28 weeks")
+    assert not agrees("3 founders of 2 firms", "3"), "which of two numbers is unknown"

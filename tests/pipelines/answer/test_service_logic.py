@@ -28,6 +28,7 @@ from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.sql_audit import SqliteAuditStore
 from pipelines.workflow.spec import WorkflowSpec, default_workflows_dir
 from prompts.constants import ABSTENTION_TEXT
+from prompts.registry import FilePromptRegistry
 from retrieval.base import Embedder
 from tests.prompt_copies import copy_packaged_prompts
 from tests.scripted_model import Messages, ScriptedChatModel, ScriptExhaustedError, agreeing_judge
@@ -46,21 +47,41 @@ def passages_shown(messages: Messages) -> dict[int, str]:
     return {int(n): text.strip() for n, text in _PASSAGE.findall(user)}
 
 
+#: A sentence line of answer v3's view: its id ("1.2": passage 1, its second sentence shown), then its text.
+_SENTENCE_ID = re.compile(r"^(\d+\.\d+) (.*)$")
+
+
+def first_shown(messages: Messages) -> tuple[str | None, str]:
+    """The first sentence of passage [1] as the prompt shows it (headings skipped), with its id when the prompt is
+    answer v3's numbered sentences (None for v2's whole passages)."""
+    text = passages_shown(messages)[1]
+    for line in (line.strip() for line in text.splitlines()):
+        numbered = _SENTENCE_ID.match(line)
+        sentence_id, body = (numbered.group(1), numbered.group(2)) if numbered else (None, line)
+        if body and not body.startswith("#"):
+            return sentence_id, re.split(r"(?<=[.!?])\s", body)[0]
+    raise AssertionError(f"passage [1] shows no sentence: {messages[-1]['content'][:600]!r}")
+
+
 def first_sentence(messages: Messages) -> str:
     """The first sentence of passage [1] as the prompt shows it (headings skipped)."""
-    text = passages_shown(messages)[1]
-    line = next(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    return re.split(r"(?<=[.!?])\s", line.strip())[0]
+    return first_shown(messages)[1]
 
 
-def quoting(messages: Messages) -> str:
+def _draft(messages: Messages, text: str) -> str | dict[str, object]:
+    """``text`` cited to passage [1]: v2's free text with its marker, or v3's JSON reply pointing at the sentence."""
+    sentence_id, _ = first_shown(messages)
+    return {"evidence": [sentence_id], "answer": text} if sentence_id else f"{text} [1]"
+
+
+def quoting(messages: Messages) -> str | dict[str, object]:
     """A draft the cheap gate releases: passage [1]'s first sentence word for word, cited."""
-    return f"{first_sentence(messages)} [1]"
+    return _draft(messages, first_sentence(messages))
 
 
-def misquoting(messages: Messages) -> str:
+def misquoting(messages: Messages) -> str | dict[str, object]:
     """A cited draft the gate fails (a quoted span no passage holds) while must_cite is satisfied."""
-    return f'{first_sentence(messages).rstrip(".")}, under the "purple unicorn charter of Mars" [1].'
+    return _draft(messages, f'{first_sentence(messages).rstrip(".")}, under the "purple unicorn charter of Mars".')
 
 
 def generate_retry_attempts() -> int:
@@ -188,8 +209,9 @@ def test_a_failed_first_gate_runs_the_strict_retry_and_keeps_the_first_attempt(
 def test_a_first_drafts_must_cite_violation_does_not_hold_a_released_retry(
     knowledge: KnowledgeStore, embedder: Embedder, audit: SqliteAuditStore
 ) -> None:
-    # No passage supports the first draft: alignment leaves it uncited (must_cite: review) and the gate fails it.
-    model = ScriptedChatModel(["The moon is made of green cheese and purple unicorns.", quoting])
+    # The first draft points at no sentence: it is uncited (must_cite: review) and the gate fails it.
+    unsupported = {"evidence": [], "answer": "The moon is made of green cheese and purple unicorns."}
+    model = ScriptedChatModel([unsupported, quoting])
     record = service(knowledge, embedder, model, audit).answer(QUESTION)
     gate = record.provenance.gate
     assert gate.retried and gate.first_attempt is not None and gate.first_attempt.decision == "abstained"
@@ -262,14 +284,20 @@ def test_the_prompt_shows_the_model_exactly_the_recorded_passages(
     model = ScriptedChatModel([quoting])
     record = service(knowledge, embedder, model, audit).answer(QUESTION)
     (call,) = model.calls
-    assert call.method == "chat" and not call.params["json_mode"] and call.params["json_schema"] is None
+    # answer v3: the reply is constrained by the template's JSON schema; each passage shows its evidence sentences
+    schema = FilePromptRegistry().resolve("answer").output_schema
+    assert call.method == "chat" and schema is not None and call.params["json_schema"] == schema
     assert QUESTION in call.text("user")
     recorded = [ref.chunk_id for ref in record.provenance.retrieval]
     chunks = knowledge.chunks.get_chunks(recorded)
     shown = passages_shown(call.messages)
     assert sorted(shown) == list(range(1, len(recorded) + 1)) and recorded
     for n, chunk_id in enumerate(recorded, start=1):
-        assert shown[n] == chunks[chunk_id].text.strip(), f"passage [{n}] is not chunk {chunk_id}"
+        chunk_words = " ".join(chunks[chunk_id].text.split())
+        for line in filter(None, (line.strip() for line in shown[n].splitlines())):
+            numbered = _SENTENCE_ID.match(line)
+            assert numbered and numbered.group(1).startswith(f"{n}."), line
+            assert numbered.group(2) in chunk_words, f"sentence {numbered.group(1)} is not from chunk {chunk_id}"
     assert record.citations[0].chunk_id == recorded[0], "[1] cites the first passage shown"
 
 
