@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
-from core.errors import InputError
+from core.errors import InputError, ModelOutputError
 from core.settings import Settings
 from core.types import AnswerRecord
 from evals.bench.metrics import bootstrap_ci, exact_match, normalize_answer, percentile, token_f1
@@ -144,6 +144,32 @@ def score_record(record: AnswerRecord, answers: Sequence[str], seconds: float) -
     }
 
 
+def failed_row(error: ModelOutputError, seconds: float) -> dict[str, Any]:
+    """A question whose model reply the service could not use (after the workflow's retries): decision ``error``,
+    nothing released, a wrong draft; the user got a 502 for it."""
+    zero = dict.fromkeys(("draft_em", "draft_f1", "draft_contains", "em", "f1", "contains"), 0.0)
+    return {
+        "answer_id": None,
+        "decision": "error",
+        "reason": str(error)[:300],
+        "draft": "",
+        "answer": "",
+        **zero,
+        "released_right": 0.0,
+        "released_wrong": 0.0,
+        "held_right": 0.0,
+        "held_wrong": 1.0,
+        "seconds": round(seconds, 3),
+        "retrieval_ms": 0.0,
+        "generation_ms": 0.0,
+        "gate_ms": 0.0,
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "retried": False,
+        "facts": 0,
+    }
+
+
 #: Per-question fields summarised with a bootstrap CI (fractions of all questions).
 SCORED = (
     "draft_em",
@@ -204,8 +230,10 @@ def run_answer_benchmark(
         rows[variant.name] = []
         for q in questions:
             started = time.perf_counter()
-            record = service.answer(q.question)
-            row = score_record(record, q.answers, time.perf_counter() - started)
+            try:
+                row = score_record(service.answer(q.question), q.answers, time.perf_counter() - started)
+            except ModelOutputError as exc:  # one unusable reply is counted, not the end of the run
+                row = failed_row(exc, time.perf_counter() - started)
             rows[variant.name].append({"id": q.id, **row})
             report_progress.advance(f"answers {variant.name}")
     summary = {name: summarise(found, resamples) for name, found in rows.items()}

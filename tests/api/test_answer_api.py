@@ -65,7 +65,7 @@ def test_plumbing_end_to_end_with_smollm(
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=160,  # answer v3: room to close its JSON reply
+            llm_max_tokens=256,  # answer v3: room to close its JSON reply
             gate={"timeout_s": 120, "retries": 0},
             # Two drafts and their claim verdicts on a busy 2-core machine: the plumbing, not the deadline, is tested.
             api={"request_timeout_s": 600},

@@ -48,7 +48,7 @@ def test_breaker_opens_on_a_stopped_model_server_and_a_probe_closes_it(
                 sample_store,
                 server.base_url,
                 server.name,
-                llm_max_tokens=160,  # answer v3: room to close its JSON reply
+                llm_max_tokens=256,  # answer v3: room to close its JSON reply
                 llm_timeout_s=300,  # a cold restarted server on a busy machine is slow to answer its first prompt
                 gate={"enabled": False},
                 prompts={"strict_retry": False},
@@ -95,7 +95,7 @@ def test_a_hung_model_server_ends_the_request_at_its_deadline_and_the_breaker_co
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=160,  # answer v3: room to close its JSON reply
+            llm_max_tokens=256,  # answer v3: room to close its JSON reply
             gate={"enabled": False},
             prompts={"strict_retry": False},
             breaker={"failures": 1, "cooldown_s": 60},

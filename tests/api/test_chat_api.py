@@ -36,7 +36,7 @@ def test_openai_client_plain_streamed_and_follow_up(
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=160,  # answer v3: room to close its JSON reply
+            llm_max_tokens=256,  # answer v3: room to close its JSON reply
             gate={"enabled": False},
             # a long deadline: on a loaded 2-core machine one SmolLM2 answer has taken over 120 s
             api={"keys": key_settings(), "stream_keepalive_s": 0.05, "request_timeout_s": 600},

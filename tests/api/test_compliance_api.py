@@ -43,7 +43,7 @@ def answered(live_api, sample_store: Path, smol_server: RunningModelServer, tmp_
             store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=160,  # answer v3: room to close its JSON reply
+            llm_max_tokens=256,  # answer v3: room to close its JSON reply
             gate={"enabled": False},
             api={"keys": key_settings()},
             audit={"url": f"sqlite:///{audit}"},

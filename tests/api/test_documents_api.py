@@ -76,7 +76,7 @@ def test_upload_job_then_answer_sees_the_new_document_then_delete(
     root = store_copy(sample_store, tmp_path)
     api = live_api(
         admin_settings(
-            root, tmp_path, smol_server.base_url, smol_server.name, llm_max_tokens=160, gate={"enabled": False}
+            root, tmp_path, smol_server.base_url, smol_server.name, llm_max_tokens=256, gate={"enabled": False}
         )
     )
     before = api.client.get("/v1/documents", headers=H).json()

@@ -89,7 +89,7 @@ def test_prometheus_scrapes_the_answer_decisions(  # type: ignore[no-untyped-def
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=160,  # answer v3: room to close its JSON reply
+            llm_max_tokens=256,  # answer v3: room to close its JSON reply
             gate={"stages": [s for s in DEFAULT_GATE_STAGES if s != "judge"]},
             api={"keys": key_settings(), "request_timeout_s": 600},
         )
@@ -111,6 +111,6 @@ def test_prometheus_scrapes_the_answer_decisions(  # type: ignore[no-untyped-def
     up = query(prom, 'up{job="kgrag"}')
     assert up and up[0]["value"][1] == "1", "the scrape with the admin key succeeds"
     assert query(prom, 'kgrag_model_breaker_state{state="closed"} == 1'), "the breaker's state is scraped"
-    retrievals = query(prom, 'kgrag_retrieval_duration_seconds_count{mode="hybrid"}')
+    retrievals = query(prom, 'kgrag_retrieval_duration_seconds_count{mode="graph"}')
     assert retrievals and float(retrievals[0]["value"][1]) == 2, "retrieval latency by mode"
     assert query(prom, 'kgrag_kpi_current{kpi="release_rate"}'), "the drift watch's KPIs are scraped"

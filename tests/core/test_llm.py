@@ -181,8 +181,12 @@ def test_two_real_servers_share_the_requests(smol_server: RunningModelServer, se
     assert all(r.model == smol_server.name for r in results)
     counts = [r.served for r in client.pool.replicas]
     assert sum(counts) == n and all(0.4 * n <= c <= 0.6 * n for c in counts), counts
-    time.sleep(0.5)  # the access log line is written after the response
-    logged = [_served(smol_server) - before[0], _served(second_smol) - before[1]]
+    deadline = time.monotonic() + 10  # the access log line is written after the response
+    while True:
+        logged = [_served(smol_server) - before[0], _served(second_smol) - before[1]]
+        if logged == counts or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert logged == counts, (logged, counts)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.errors import InputError
+from core.errors import InputError, ModelOutputError
 from core.settings import load_settings
-from evals.bench.answers import contains_gold, parse_variant
+from evals.bench.answers import SCORED, contains_gold, failed_row, parse_variant, summarise
 from evals.bench.harness import MODES, parse_modes, run_benchmark
 from pipelines.cli.main import app
 from tests.conftest import RunningModelServer
+from tests.prompt_copies import answer_prompts_at
 
 MINI = Path(__file__).resolve().parents[1] / "data" / "musique_mini"
 runner = CliRunner()
@@ -109,8 +110,15 @@ def test_variants_override_one_setting_and_reject_bad_ones() -> None:
 
 
 @pytest.mark.integration
-def test_answers_run_through_the_answer_service_per_variant(smol_server: RunningModelServer) -> None:
-    settings = load_settings(llm_base_url=smol_server.base_url, llm_model=smol_server.name, llm_max_tokens=160)
+def test_answers_run_through_the_answer_service_per_variant(smol_server: RunningModelServer, tmp_path: Path) -> None:
+    # The tiny model writes v2's free text: v3's JSON reply often runs past its tokens (then a row is an "error",
+    # tested below); the plumbing of the benchmark is the point here.
+    settings = load_settings(
+        llm_base_url=smol_server.base_url,
+        llm_model=smol_server.name,
+        llm_max_tokens=32,
+        prompts={"directory": answer_prompts_at(tmp_path, 2)},
+    )
     result = run_benchmark(MINI, ["dense"], settings, answers=True, limit=2, resamples=100)
     answers = result["answers"]
     assert answers["variants"] == ["default", "retrieval.mode=hybrid"]
@@ -129,3 +137,11 @@ def test_answers_run_through_the_answer_service_per_variant(smol_server: Running
     assert sum(summary["decisions"].values()) == 2
     paired = answers["summary"]["retrieval.mode=hybrid"]["paired_vs_default"]
     assert set(paired) == {"f1", "released_right", "released_wrong"}
+
+
+def test_an_unusable_model_reply_is_a_held_wrong_row_not_the_end_of_the_run() -> None:
+    row = failed_row(ModelOutputError("model 'm' did not reply with the JSON object"), 3.0)
+    assert row["decision"] == "error" and "JSON object" in row["reason"] and row["held_wrong"] == 1.0
+    assert row["released_right"] == row["released_wrong"] == 0.0 and set(SCORED) <= set(row)
+    summary = summarise([row, {**row, "decision": "abstained"}], resamples=10)
+    assert summary["decisions"] == {"abstained": 1, "error": 1} and summary["released"] == 0

@@ -70,7 +70,7 @@ def test_must_cite_guardrail_judges_aligned_citations() -> None:
 
     registry = FilePromptRegistry()
     step = GateStep(DisabledGate(), registry.guardrails("answer"))
-    template = registry.resolve("answer")
+    template = registry.get("answer", 2)  # v2: free text whose [n] markers the step aligns
     passages = hits()
     prompt = registry.render(template, question="q", passages=[{"n": 1, "title": "", "text": TEXTS[1]}], facts=[])
     supported = step.run("How much leave?", "Employees receive 28 days of paid annual leave.", passages, prompt, [], [])

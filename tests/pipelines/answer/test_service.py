@@ -127,7 +127,7 @@ def test_pii_is_redacted_and_injected_passages_are_dropped_before_the_model(
     smol_server: RunningModelServer,  # type: ignore[no-untyped-def]
 ) -> None:
     # The packaged answer prompt (v3: a reply constrained by its JSON schema, so enough tokens to close the object).
-    svc = service(injected_store, embedder, base_url=smol_server.base_url, model=smol_server.name, llm_max_tokens=160)
+    svc = service(injected_store, embedder, base_url=smol_server.base_url, model=smol_server.name, llm_max_tokens=256)
     record = svc.answer("I am jane.doe@example.com, call +44 20 7946 0958. What must visitors wear at the office?")
     assert "jane.doe@example.com" not in record.model_dump_json()
     assert record.question.startswith("I am [EMAIL], call [PHONE].")
