@@ -208,6 +208,7 @@ class LlmClaimJudge:
         return raw
 
 
+_MARKER = re.compile(r"\[\d+\]")
 _NUMBER = re.compile(r"\d[\d,.]*\d|\d")
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -220,8 +221,10 @@ def agrees(extracted: str, answer: str) -> bool:
     """Whether the answer says what the judge copied from the evidence: the copied words are (nearly) in the answer,
     or the answer is (nearly) in them and most of them (``Disney`` for ``Walt Disney Pictures``; not ``Cooper
     Firearms`` for a whole copied sentence that merely names it). A number answers a copied phrase holding that one
-    number and every other word of the answer (``28`` for ``28 days of paid annual leave``)."""
-    copied, said = " ".join(extracted.casefold().split()), " ".join(answer.casefold().split())
+    number and every other word of the answer (``28`` for ``28 days of paid annual leave``); a name of two words or
+    more ends a copied phrase that gives its title (``Rafael Mendes`` for ``Chief ... Officer Rafael Mendes``)."""
+    copied = " ".join(extracted.casefold().split())
+    said = " ".join(_MARKER.sub(" ", answer).casefold().split())
     if not copied or not said or fuzz.partial_ratio(copied, said) < 85:
         return False
     if len(copied) <= len(said):
@@ -232,4 +235,6 @@ def agrees(extracted: str, answer: str) -> bool:
         if all(word in copied_words for word in _WORD.findall(_NUMBER.sub(" ", said))):
             return True
     words, answer_words = len(copied.split()), len(said.split())
+    if answer_words >= 2 and copied.rstrip(" .,;").endswith(" " + said.rstrip(" .,;")):
+        return True  # the head of the copied phrase: a name after its title ("Chief ... Officer Rafael Mendes")
     return words <= max(2 * answer_words, answer_words + 3)

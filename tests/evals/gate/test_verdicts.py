@@ -100,3 +100,6 @@ def test_agreement_is_the_copied_words_in_the_answer_or_the_answer_most_of_them(
     assert agrees("28 days of paid annual leave", "28") and agrees("up to 2,000 robots per warehouse", "2000 robots")
     assert not agrees("28 days of paid annual leave", "30") and not agrees("28 days of paid annual leave", "28 weeks")
     assert not agrees("3 founders of 2 firms", "3"), "which of two numbers is unknown"
+    # a name ending the copied phrase after its title; a single last word is not enough
+    assert agrees("Chief Information Security Officer Rafael Mendes", "Rafael Mendes [1][2]")
+    assert not agrees("the town of Cooper Firearms of Montana", "Montana")
