@@ -222,10 +222,16 @@ def agrees(extracted: str, answer: str) -> bool:
     or the answer is (nearly) in them and most of them (``Disney`` for ``Walt Disney Pictures``; not ``Cooper
     Firearms`` for a whole copied sentence that merely names it). A number answers a copied phrase holding that one
     number and every other word of the answer (``28`` for ``28 days of paid annual leave``); a name of two words or
-    more ends a copied phrase that gives its title (``Rafael Mendes`` for ``Chief ... Officer Rafael Mendes``)."""
+    more ends a copied phrase that gives its title (``Rafael Mendes`` for ``Chief ... Officer Rafael Mendes``); the
+    part before a comma followed by at most three words is enough (``Warsaw`` for ``Warsaw, Poland``)."""
     copied = " ".join(extracted.casefold().split())
     said = " ".join(_MARKER.sub(" ", answer).casefold().split())
-    if not copied or not said or fuzz.partial_ratio(copied, said) < 85:
+    if not copied or not said:
+        return False
+    head, _, tail = copied.partition(",")
+    if tail and head.strip() and len(tail.split()) <= 3 and agrees(head, said):
+        return True  # a place with its country, a name with its suffix: "Warsaw, Poland" for "... in Warsaw"
+    if fuzz.partial_ratio(copied, said) < 85:
         return False
     if len(copied) <= len(said):
         return True

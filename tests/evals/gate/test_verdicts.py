@@ -103,3 +103,6 @@ def test_agreement_is_the_copied_words_in_the_answer_or_the_answer_most_of_them(
     # a name ending the copied phrase after its title; a single last word is not enough
     assert agrees("Chief Information Security Officer Rafael Mendes", "Rafael Mendes [1][2]")
     assert not agrees("the town of Cooper Firearms of Montana", "Montana")
+    # the part before a short comma tail (a place's country); a long tail is a clause, not a qualifier
+    assert agrees("Warsaw, Poland", "Marie Curie was born in Warsaw.") and not agrees("Warsaw, Poland", "Vienna")
+    assert not agrees("Cooper Firearms of Montana, founded in 1990 by two former employees", "Cooper Firearms")
