@@ -16,6 +16,9 @@ from core.errors import RequestCancelledError
 from tests.conftest import RunningModelServer
 
 COUNT = [{"role": "user", "content": "Count from 1 to 500, one number per line, and nothing else."}]
+#: A reply schema the model cannot close before 4,000 characters: the tiny model left to itself stops counting at 10
+#: (51 tokens, 1.5 s), so only a grammar keeps it generating up to max_tokens.
+LONG = {"type": "object", "properties": {"numbers": {"type": "string", "minLength": 4000}}, "required": ["numbers"]}
 RUNS = re.compile(r"eval time =.*?/\s+(\d+) runs")
 
 
@@ -35,14 +38,15 @@ def test_a_non_streamed_completion_stops_when_its_client_disconnects(tmp_path: P
     server = RunningModelServer("smollm2-135m", tmp_path)
     try:
         client = server.client(max_tokens=400, timeout_s=600)
-        client.chat(COUNT, max_tokens=1)  # evaluates the prompt once: the call below starts generating at once
+        # evaluates the prompt once: the call below starts generating at once
+        client.chat(COUNT, max_tokens=1, json_schema=LONG, json_mode=True)
         deadline = Deadline(600)
         raised: list[BaseException] = []
 
         def call() -> None:
             with deadline.bound():
                 try:
-                    client.chat(COUNT)
+                    client.chat(COUNT, json_schema=LONG, json_mode=True)
                 except BaseException as exc:  # noqa: BLE001 - the test reads what it was
                     raised.append(exc)
 
@@ -57,7 +61,7 @@ def test_a_non_streamed_completion_stops_when_its_client_disconnects(tmp_path: P
         stopped = wait_for_completions(server.log_path, 2)[1]
         assert stopped < 399, f"the server ran the aborted completion to max_tokens ({stopped} decode runs)"
         # It was not about to end by itself: the same request runs past that point when nobody leaves.
-        again = client.chat(COUNT, max_tokens=stopped + 10)
+        again = client.chat(COUNT, max_tokens=stopped + 10, json_schema=LONG, json_mode=True)
         assert again.completion_tokens == stopped + 10
     finally:
         server.stop()

@@ -180,7 +180,7 @@ def test_two_real_servers_share_the_requests(smol_server: RunningModelServer, se
         results = list(workers.map(lambda _: client.chat(HELLO), range(n)))
     assert all(r.model == smol_server.name for r in results)
     counts = [r.served for r in client.pool.replicas]
-    assert sum(counts) == n and all(0.4 * n <= c <= 0.6 * n for c in counts), counts
+    assert sum(counts) == n and all(0.3 * n <= c <= 0.7 * n for c in counts), counts  # least loaded, on a busy CPU
     deadline = time.monotonic() + 10  # the access log line is written after the response
     while True:
         logged = [_served(smol_server) - before[0], _served(second_smol) - before[1]]
@@ -228,6 +228,9 @@ def test_kill_9_of_one_server_mid_run_loses_no_request(
 
 
 COUNT = [{"role": "user", "content": "Count from 1 to 500, one number per line, and nothing else."}]
+#: A reply schema the model cannot close before 4,000 characters: the tiny model left to itself stops counting at 10
+#: (51 tokens, 1.5 s), so only a grammar keeps it generating up to max_tokens.
+LONG = {"type": "object", "properties": {"numbers": {"type": "string", "minLength": 4000}}, "required": ["numbers"]}
 
 
 def test_a_call_of_a_request_already_stopped_is_not_sent(stubs: list[StubEndpoint]) -> None:
@@ -246,7 +249,7 @@ def test_a_call_past_its_deadline_on_a_live_server_is_the_requests_timeout(smol_
     client = smol_server.client(max_tokens=400, timeout_s=600)
     started = time.monotonic()
     with Deadline(1.5).bound(), pytest.raises(RequestCancelledError, match="the deadline passed"):
-        client.chat(COUNT)
+        client.chat(COUNT, json_schema=LONG, json_mode=True)
     took = time.monotonic() - started
     assert 1.5 <= took < 1.5 + LIVENESS_PROBE_S + 1, took  # aborted at the deadline (the server answered)
     assert client.pool.replicas[0].failures == 0, "a live server that ran out of the request's time did not fail"

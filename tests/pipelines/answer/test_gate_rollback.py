@@ -17,7 +17,7 @@ from pipelines.store.sql_audit import SqliteAuditStore, recent_outcomes
 from prompts.registry import FilePromptRegistry
 from prompts.rollback import ROLLBACK_ACTOR
 from tests.conftest import RunningModelServer
-from tests.prompt_copies import copy_packaged_prompts
+from tests.prompt_copies import answer_prompts_at
 
 QUESTIONS = [
     "How many days of paid annual leave do employees get?",
@@ -34,10 +34,11 @@ user: |-
 
 
 def degraded_version(templates: Path) -> None:
-    """answer.v2: v1's metadata with a system prompt that answers from general knowledge and never cites."""
+    """answer.v4: v1's metadata (free text, no reply schema) with a system prompt that answers from general knowledge
+    and never cites; production stays at the packaged v3 until the test promotes it."""
     v1 = (templates / "answer.v1.yaml").read_text(encoding="utf-8")
-    head = v1[: v1.index("system:")].replace("version: 1", "version: 2")
-    (templates / "answer.v2.yaml").write_text(head + DEGRADED_SYSTEM, encoding="utf-8")
+    head = v1[: v1.index("system:")].replace("version: 1", "version: 4")
+    (templates / "answer.v4.yaml").write_text(head + DEGRADED_SYSTEM, encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -48,8 +49,7 @@ def test_degraded_prompt_version_is_rolled_back_by_the_gate(
     tmp_path: Path,
     qwen_server: RunningModelServer,  # type: ignore[no-untyped-def]
 ) -> None:
-    templates = tmp_path / "prompts" / "templates"
-    copy_packaged_prompts(templates, tmp_path / "prompts" / "labels.yaml")
+    templates = answer_prompts_at(tmp_path / "prompts", 3)
     degraded_version(templates)
     audit_path = tmp_path / "audit.sqlite"
     settings = Settings(
@@ -68,28 +68,28 @@ def test_degraded_prompt_version_is_rolled_back_by_the_gate(
     )
     store = open_store(settings, embedder, create=False)
     registry = FilePromptRegistry(templates)
-    assert registry.resolve("answer").version == 1
+    assert registry.resolve("answer").version == 3
 
     baseline_service = build_answer_service(settings, store, embedder)
     baseline = [baseline_service.answer(q).provenance.gate.decision for q in QUESTIONS]
     assert baseline.count("released") >= 2, baseline  # margin 0.3 below needs a pass-rate drop of at least 1/3
-    registry.promote("answer", 2, "production", actor="tests", reason="try the degraded version")
+    registry.promote("answer", 4, "production", actor="tests", reason="try the degraded version")
 
     service = build_answer_service(settings, store, embedder)
     degraded = [service.answer(q).provenance for q in QUESTIONS]
-    assert [p.prompt.version for p in degraded] == [2] * len(QUESTIONS)
+    assert [p.prompt.version for p in degraded] == [4] * len(QUESTIONS)
     # No passage supports the Jupiter answers: the must_cite guardrail or a cheap stage stops each one.
     assert "released" not in [p.gate.decision for p in degraded], degraded
 
     # The answer service rolled the label back by itself after the third degraded answer, and logged it.
-    assert FilePromptRegistry(templates).resolve("answer").version == 1
+    assert FilePromptRegistry(templates).resolve("answer").version == 3
     last = registry.history("answer", "production")[-1]
-    assert (last.kind, last.actor, last.from_, last.to) == ("rollback", ROLLBACK_ACTOR, "2", "1")
-    assert "below v1's" in last.reason
+    assert (last.kind, last.actor, last.from_, last.to) == ("rollback", ROLLBACK_ACTOR, "4", "3")
+    assert "below v3's" in last.reason
     # The same service's next answer already uses the restored version.
-    assert service.answer(QUESTIONS[0]).provenance.prompt.version == 1
+    assert service.answer(QUESTIONS[0]).provenance.prompt.version == 3
 
     audit = SqliteAuditStore(audit_path)
     outcomes = recent_outcomes(audit, "answer")
     audit.close()
-    assert [o.version for o in outcomes] == [1] * len(QUESTIONS) + [2] * len(QUESTIONS) + [1]
+    assert [o.version for o in outcomes] == [3] * len(QUESTIONS) + [4] * len(QUESTIONS) + [3]
