@@ -106,9 +106,18 @@ class StubModel(_Server):
         self.url = f"http://127.0.0.1:{self.port}/v1"
 
 
+_SENTENCE = re.compile(r"^(\d+\.\d+) (.+)$", re.M)
+
+
 def completion(user: str, *, json_out: bool) -> dict[str, Any]:
-    """The stub's reply: a judge's JSON verdict, or the first sentence of passage [1] cited."""
-    if json_out:
+    """The stub's reply: answer v3's JSON (the first shown sentence), a judge's JSON verdict, or the first sentence
+    of passage [1] cited (a free-text prompt version)."""
+    shown = _SENTENCE.findall(user)
+    if json_out and shown and "\nText: " not in user and "\nClaim: " not in user:
+        # answer v3's reply: the first shown sentence that is not a heading, pointed at by its id
+        sentence_id, text = next(((i, t) for i, t in shown if not t.startswith("#")), shown[0])
+        reply = json.dumps({"evidence": [sentence_id], "answer": text.strip().rstrip(".")[:120]})
+    elif json_out:
         if "\nText: " in user:
             reply = json.dumps({"answer": " ".join(user.split("\nText: ", 1)[1].split()[:3])})
         else:
