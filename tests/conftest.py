@@ -22,6 +22,11 @@ os.environ.setdefault("RAGAS_DO_NOT_TRACK", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+#: Output tokens that let the tiny model close answer v3's JSON reply (schema-bounded: at most 3 evidence ids and a
+#: 120-character answer, with the whitespace the grammar allows).
+ANSWER_V3_MAX_TOKENS = 256
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

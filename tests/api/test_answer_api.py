@@ -9,7 +9,7 @@ import pytest
 from core.types import AnswerRecord
 from retrieval.sqlite_chunk_store import SqliteChunkStore
 from tests.api.conftest import closed_port_url, settings_for
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 
 PROBLEM = "application/problem+json"
 
@@ -65,7 +65,7 @@ def test_plumbing_end_to_end_with_smollm(
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"timeout_s": 120, "retries": 0},
             # Two drafts and their claim verdicts on a busy 2-core machine: the plumbing, not the deadline, is tested.
             api={"request_timeout_s": 600},

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.local_model import model_path, model_spec, server_command
 from tests.api.conftest import settings_for
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 
 QUESTION = {"question": "How many days of paid annual leave do employees get?"}
 
@@ -48,7 +48,7 @@ def test_breaker_opens_on_a_stopped_model_server_and_a_probe_closes_it(
                 sample_store,
                 server.base_url,
                 server.name,
-                llm_max_tokens=256,  # answer v3: room to close its JSON reply
+                llm_max_tokens=ANSWER_V3_MAX_TOKENS,
                 llm_timeout_s=300,  # a cold restarted server on a busy machine is slow to answer its first prompt
                 gate={"enabled": False},
                 prompts={"strict_retry": False},
@@ -95,7 +95,7 @@ def test_a_hung_model_server_ends_the_request_at_its_deadline_and_the_breaker_co
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"enabled": False},
             prompts={"strict_retry": False},
             breaker={"failures": 1, "cooldown_s": 60},

@@ -13,7 +13,7 @@ from pipelines.answer.conversation import QuestionRewriter, Turn
 from prompts.registry import FilePromptRegistry
 from tests.api.conftest import settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 
 QUESTION = "How many days of paid annual leave do employees get?"
 
@@ -36,7 +36,7 @@ def test_openai_client_plain_streamed_and_follow_up(
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"enabled": False},
             # a long deadline: on a loaded 2-core machine one SmolLM2 answer has taken over 120 s
             api={"keys": key_settings(), "stream_keepalive_s": 0.05, "request_timeout_s": 600},

@@ -20,7 +20,7 @@ from pipelines.store.sql_audit import SqliteAuditStore
 from tests.api.conftest import settings_for
 from tests.api.keys import CHAT, COMPLIANCE, bearer, key_settings
 from tests.api.test_answer_api import assert_problem
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 
 pytestmark = pytest.mark.integration
 QUESTIONS = ["How many days of paid annual leave do employees get?", "Who founded Northwind Robotics?"]
@@ -43,7 +43,7 @@ def answered(live_api, sample_store: Path, smol_server: RunningModelServer, tmp_
             store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"enabled": False},
             api={"keys": key_settings()},
             audit={"url": f"sqlite:///{audit}"},

@@ -24,7 +24,7 @@ from retrieval.sqlite_chunk_store import SqliteChunkStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
 from tests.api.test_answer_api import assert_problem
-from tests.conftest import RunningModelServer, free_port
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer, free_port
 from tests.pipelines.ingest.pdfmaker import bomb_bytes, token_bomb_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,12 @@ def test_upload_job_then_answer_sees_the_new_document_then_delete(
     root = store_copy(sample_store, tmp_path)
     api = live_api(
         admin_settings(
-            root, tmp_path, smol_server.base_url, smol_server.name, llm_max_tokens=256, gate={"enabled": False}
+            root,
+            tmp_path,
+            smol_server.base_url,
+            smol_server.name,
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
+            gate={"enabled": False},
         )
     )
     before = api.client.get("/v1/documents", headers=H).json()

@@ -13,7 +13,7 @@ from pipelines.store.layout import StoreLayout
 from pipelines.store.sql_audit import SqliteAuditStore
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -113,7 +113,7 @@ def test_answers_with_the_tiny_model_are_counted(live_api, sample_store: Path, s
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"stages": cheap},
             api={"request_timeout_s": 600},
         )

@@ -16,7 +16,7 @@ import yaml
 from core.settings import DEFAULT_GATE_STAGES
 from tests.api.conftest import settings_for
 from tests.api.keys import ADMIN, CHAT, bearer, key_settings
-from tests.conftest import RunningModelServer, free_port
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer, free_port
 
 PROMETHEUS = shutil.which("prometheus")
 
@@ -89,7 +89,7 @@ def test_prometheus_scrapes_the_answer_decisions(  # type: ignore[no-untyped-def
             sample_store,
             smol_server.base_url,
             smol_server.name,
-            llm_max_tokens=256,  # answer v3: room to close its JSON reply
+            llm_max_tokens=ANSWER_V3_MAX_TOKENS,
             gate={"stages": [s for s in DEFAULT_GATE_STAGES if s != "judge"]},
             api={"keys": key_settings(), "request_timeout_s": 600},
         )

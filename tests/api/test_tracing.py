@@ -15,7 +15,7 @@ from core.types import AnswerRecord
 from tests.api.conftest import closed_port_url, settings_for
 from tests.api.keys import ADMIN, bearer
 from tests.api.test_documents_api import admin_settings, store_copy, wait_job
-from tests.conftest import RunningModelServer
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer
 from tests.spans import children, ended, memory_tracing, named, one, tree
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -139,7 +139,7 @@ def test_the_span_tree_of_one_answer(live_api, sample_store: Path, smol_server: 
         sample_store,
         smol_server.base_url,
         smol_server.name,
-        llm_max_tokens=256,  # answer v3: room to close its JSON reply
+        llm_max_tokens=ANSWER_V3_MAX_TOKENS,
         gate={"timeout_s": 120, "retries": 0},
         api={"request_timeout_s": 600},
     )

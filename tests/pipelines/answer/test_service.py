@@ -17,7 +17,7 @@ from pipelines.compose.ingest import build_ingestor
 from pipelines.compose.stores import open_store
 from prompts.constants import ABSTENTION_TEXT
 from prompts.registry import FilePromptRegistry, default_templates_dir
-from tests.conftest import RunningModelServer, free_port
+from tests.conftest import ANSWER_V3_MAX_TOKENS, RunningModelServer, free_port
 from tests.prompt_copies import answer_prompts_at, copy_packaged_prompts
 
 INJECTED = (
@@ -127,7 +127,13 @@ def test_pii_is_redacted_and_injected_passages_are_dropped_before_the_model(
     smol_server: RunningModelServer,  # type: ignore[no-untyped-def]
 ) -> None:
     # The packaged answer prompt (v3: a reply constrained by its JSON schema, so enough tokens to close the object).
-    svc = service(injected_store, embedder, base_url=smol_server.base_url, model=smol_server.name, llm_max_tokens=256)
+    svc = service(
+        injected_store,
+        embedder,
+        base_url=smol_server.base_url,
+        model=smol_server.name,
+        llm_max_tokens=ANSWER_V3_MAX_TOKENS,
+    )
     record = svc.answer("I am jane.doe@example.com, call +44 20 7946 0958. What must visitors wear at the office?")
     assert "jane.doe@example.com" not in record.model_dump_json()
     assert record.question.startswith("I am [EMAIL], call [PHONE].")
