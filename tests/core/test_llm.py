@@ -174,13 +174,16 @@ def test_two_real_servers_share_the_requests(smol_server: RunningModelServer, se
     client = ModelClient(
         base_url=f"{smol_server.base_url},{second_smol.base_url}", model=smol_server.name, max_tokens=4
     )
+    for server in (smol_server, second_smol):  # a fresh server's first request is slow: warm both before counting
+        ModelClient(base_url=server.base_url, model=server.name, max_tokens=4).chat(HELLO)
     before = _served(smol_server), _served(second_smol)
     n = 40
     with ThreadPoolExecutor(4) as workers:
         results = list(workers.map(lambda _: client.chat(HELLO), range(n)))
     assert all(r.model == smol_server.name for r in results)
     counts = [r.served for r in client.pool.replicas]
-    assert sum(counts) == n and all(0.3 * n <= c <= 0.7 * n for c in counts), counts  # least loaded, on a busy CPU
+    errors = [(r.failures, r.last_error) for r in client.pool.replicas]
+    assert sum(counts) == n and all(0.25 * n <= c <= 0.75 * n for c in counts), (counts, errors)  # least loaded
     deadline = time.monotonic() + 10  # the access log line is written after the response
     while True:
         logged = [_served(smol_server) - before[0], _served(second_smol) - before[1]]
