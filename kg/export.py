@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-from kg.networkx_store import CHUNK_PREFIX, DOCUMENT_PREFIX, FACT, MENTIONS, NetworkxGraphStore
+from kg.networkx_store import NetworkxGraphStore
+from kg.node_link import CHUNK_PREFIX, DOCUMENT_PREFIX, FACT, MENTIONS
 
 if TYPE_CHECKING:
     from kg.neo4j_store import Neo4jGraphStore

@@ -23,7 +23,7 @@ from core.errors import GraphBackendError
 from core.types import Chunk, Document, Entity, Extraction, Fact
 from kg.cypher_dialect import NEO4J, CypherDialect, dialect_for_agent
 from kg.names import ENTITY_PREFIX, entity_id, normalize_name
-from kg.networkx_store import MENTIONS, fact_key
+from kg.node_link import MENTIONS, fact_key
 
 Row = dict[str, Any]
 

@@ -2,52 +2,39 @@
 
 The file is read and written with orjson, and the graph is built straight into networkx's adjacency dicts (the
 dict-of-dict-of-dict structure networkx documents for subclasses) rather than edge by edge through ``add_edge``:
-a 10k-document store's 30 MB graph loads in about a third of the time, which is what ``kgrag delete`` waits on.
-Python's cyclic garbage collector is paused while the graph is loaded or serialised: the millions of dicts and
-strings made then hold no reference cycles, yet each collection would walk all of them (at 10k documents it
-doubled the load's time). The file is the same node-link JSON as networkx's ``node_link_data`` (compact
-separators).
+a 10k-document store's 30 MB graph loads in about a third of the time. The graph is built on first use: until a
+read or a write needs it, the store keeps the parsed file (:mod:`kg.node_link`), whose counts, chunk removals and
+save need no graph, so ``kgrag delete`` neither builds nor serialises one. The file is the same node-link JSON as
+networkx's ``node_link_data`` (compact separators).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import os
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
-import orjson
+from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreCorruptError
 from core.types import Chunk, Document, Entity, Extraction, Fact
+from kg import node_link
 from kg.names import ENTITY_PREFIX, entity_id, normalize_name
+from kg.node_link import CHUNK_PREFIX, CONTAINS, DOCUMENT_PREFIX, FACT, MENTIONS, chunk_node, document_node, fact_key
 
-DOCUMENT_PREFIX = "doc:"
-CHUNK_PREFIX = "chunk:"
+if TYPE_CHECKING:
+    import networkx as nx
 
-#: Edge kinds (the ``kind`` attribute of every edge).
-CONTAINS = "contains"
-MENTIONS = "mentions"
-FACT = "fact"
-
-
-def document_node(document_id: str) -> str:
-    """Node id of a document."""
-    return DOCUMENT_PREFIX + document_id
-
-
-def chunk_node(chunk_id: str) -> str:
-    """Node id of a chunk."""
-    return CHUNK_PREFIX + chunk_id
-
-
-def fact_key(predicate: str, chunk_id: str) -> str:
-    """Edge key of a fact: the same predicate from the same chunk is one edge, however often it is added."""
-    return f"{predicate}|{chunk_id}"
+__all__ = [
+    "CHUNK_PREFIX",
+    "CONTAINS",
+    "DOCUMENT_PREFIX",
+    "FACT",
+    "MENTIONS",
+    "NetworkxGraphStore",
+    "chunk_node",
+    "document_node",
+    "fact_key",
+]
 
 
 class NetworkxGraphStore:
@@ -61,48 +48,59 @@ class NetworkxGraphStore:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._graph: nx.MultiDiGraph | None = None
+        #: The file as parsed, until :attr:`graph` is first needed (then None).
+        self._data: dict[str, Any] | None = None
+        #: Guards :attr:`_data`: threads of one request (retrieval, graph context) may ask for the graph at once,
+        #: and building it consumes the parsed file.
+        self._data_lock = threading.Lock()
         #: :meth:`counts` of the graph as it is (a pass over every edge): dropped by every write but
         #: :meth:`remove_chunks`, which knows what it removed.
         self._counts: dict[str, int] | None = None
-        if self.path.exists():
-            self.graph = self._load(self.path)
+        if not self.path.exists():
+            self._graph = _empty_graph()
+            return
+        data = node_link.read(self.path)
+        with node_link.gc_paused():
+            tidy = node_link.is_tidy(data)
+        if tidy:
+            self._data = data
+        else:  # written by another tool (repeated nodes, missing keys): networkx's reading of it, at once
+            self._graph = self._build(data)
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """The networkx graph (built from the parsed file the first time it is asked for)."""
+        graph = self._graph
+        if graph is None:
+            with self._data_lock:
+                if self._graph is None:
+                    assert self._data is not None
+                    self._graph, self._data = self._build(self._data), None
+                graph = self._graph
+        return graph
+
+    def _build(self, data: dict[str, Any]) -> nx.MultiDiGraph:
+        try:
+            with node_link.gc_paused():
+                return _node_link_multidigraph(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreCorruptError(
+                f"graph file {self.path} cannot be read: {type(exc).__name__}: {exc}",
+                hint="delete it and ingest the documents again",
+            ) from exc
 
     # ----- persistence -----
 
-    @staticmethod
-    def _load(path: Path) -> nx.MultiDiGraph:
-        try:
-            with _gc_paused():
-                data = orjson.loads(path.read_bytes())
-                if not isinstance(data, dict) or "nodes" not in data or "edges" not in data:
-                    raise ValueError("not a node-link graph (no 'nodes'/'edges')")
-                if data.get("directed") is False or data.get("multigraph") is False:
-                    raise ValueError("not a directed multigraph")
-                graph = _node_link_multidigraph(data)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StoreCorruptError(
-                f"graph file {path} cannot be read: {type(exc).__name__}: {exc}",
-                hint="delete it and ingest the documents again",
-            ) from exc
-        return graph
-
     def save(self) -> None:
         """Write the graph as node-link JSON to a temporary file beside the target, then ``os.replace`` it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _gc_paused():
-            text = orjson.dumps(nx.node_link_data(self.graph, edges="edges"))
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise
+        with self._data_lock:
+            if self._data is not None:  # never built: the parsed file, as changed by remove_chunks
+                node_link.write(self.path, self._data)
+                return
+        with node_link.gc_paused():
+            data = _node_link_data(self.graph)
+        node_link.write(self.path, data)
 
     # ----- writes -----
 
@@ -204,8 +202,16 @@ class NetworkxGraphStore:
 
     def remove_chunks(self, chunk_ids: Iterable[str]) -> dict[str, int]:
         """Remove chunks and whatever only they supported; see :meth:`kg.base.GraphStore.remove_chunks`."""
-        removed = {"chunks": 0, "mentions": 0, "facts": 0, "entities": 0, "documents": 0}
-        ids = set(chunk_ids)
+        with self._data_lock, node_link.gc_paused():
+            removed = node_link.remove_chunks(self._data, chunk_ids) if self._data is not None else None
+        if removed is None:
+            removed = self._remove_from_graph(set(chunk_ids))
+        if self._counts is not None:  # what went is exactly what was counted
+            self._counts = {kind: n - removed[kind] for kind, n in self._counts.items()}
+        return removed
+
+    def _remove_from_graph(self, ids: set[str]) -> dict[str, int]:
+        removed = node_link.empty_counts()
         nodes = [chunk_node(c) for c in ids if self._is(chunk_node(c), "chunk")]
         touched_entities: set[str] = set()
         touched_documents: set[str] = set()
@@ -236,8 +242,6 @@ class NetworkxGraphStore:
             if not any(self._is(v, "chunk") for v in self.graph.successors(doc)):
                 self.graph.remove_node(doc)
                 removed["documents"] += 1
-        if self._counts is not None:  # what went is exactly what was counted above
-            self._counts = {kind: n - removed[kind] for kind, n in self._counts.items()}
         return removed
 
     # ----- reads -----
@@ -365,7 +369,10 @@ class NetworkxGraphStore:
         return dict(self._counts)
 
     def _count(self) -> dict[str, int]:
-        result = {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+        with self._data_lock:
+            if self._data is not None:
+                return node_link.count(self._data)
+        result = node_link.empty_counts()
         for _node, kind in self.graph.nodes(data="kind"):
             plural = {"document": "documents", "chunk": "chunks", "entity": "entities"}.get(kind)
             if plural:
@@ -381,24 +388,28 @@ class NetworkxGraphStore:
         return result
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block (reference counting still frees memory); the collector is
-    switched back on after it unless it was already off."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+def _empty_graph() -> nx.MultiDiGraph:
+    """A new graph. networkx (0.1 s to import) is imported here and in :func:`_node_link_data`, when a graph is
+    first built or written, like the embedders' libraries: a ``kgrag delete`` works on the parsed file and needs
+    none of it."""
+    import networkx
+
+    return networkx.MultiDiGraph()
+
+
+def _node_link_data(graph: nx.MultiDiGraph) -> dict[str, Any]:
+    """networkx's node-link document of ``graph`` (what :func:`kg.node_link.write` writes)."""
+    import networkx
+
+    data: dict[str, Any] = networkx.node_link_data(graph, edges="edges")
+    return data
 
 
 def _node_link_multidigraph(data: dict[str, Any]) -> nx.MultiDiGraph:
     """The ``MultiDiGraph`` that ``nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")`` builds
     (same nodes, edges, attributes and order), filled straight into its node and adjacency dicts; ``data`` is
     consumed."""
-    graph = nx.MultiDiGraph()
+    graph = _empty_graph()
     graph.graph.update(data.get("graph") or {})
     nodes, succ, pred = graph._node, graph._succ, graph._pred
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from core.errors import StoreCorruptError
+from core.types import Extraction, Fact
 from kg.base import GraphStore
 from kg.networkx_store import NetworkxGraphStore
-from tests.kg.store_contract import CURIE, GraphStoreContract, ingest_hand_built
+from tests.kg.store_contract import CURIE, GraphStoreContract, ingest_hand_built, ingest_real
 
 
 class TestNetworkxGraphStore(GraphStoreContract):
@@ -170,3 +174,121 @@ def test_counts_kept_between_writes_are_those_of_the_graph(tmp_path: Path) -> No
     assert check() == full
     store.remove_chunks(["bio#0", "bio#1"])  # the last chunks: their entities and the document go too
     assert check() == {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+
+
+def _saved_store(path: Path) -> list[str]:
+    """A saved store of real and hand-built documents; its chunk ids."""
+    store = NetworkxGraphStore(path)
+    chunk_ids = {e.chunk_id for e in ingest_real(store)} | {"bio#0", "bio#1"}
+    ingest_hand_built(store)
+    again = Fact(subject="Marie Curie", predicate="won", object="Nobel Prize", chunk_id="bio#0")
+    store.add_extraction(Extraction(chunk_id="bio#0", facts=[again]))  # a fact two chunks support
+    store.save()
+    return sorted(chunk_ids)
+
+
+@pytest.mark.parametrize("pick", ["bio#0", "bio#1", "curie", "musdev-00758", "every", "none"])
+def test_removing_chunks_from_the_file_unbuilt_gives_what_the_graph_gives(tmp_path: Path, pick: str) -> None:
+    # kgrag delete removes chunks from the parsed file, never building the graph: the removal's counts, the
+    # counts after, what the store answers and the bytes saved must be those of the same removal on the graph.
+    chunk_ids = _saved_store(tmp_path / "graph.json")
+    if pick == "every":
+        chosen = chunk_ids
+    elif pick == "none":
+        chosen = ["no-such-chunk"]
+    else:
+        chosen = [c for c in chunk_ids if c == pick or c.startswith(f"{pick}#")]
+    assert chosen
+    results = []
+    for build in (False, True):
+        directory = tmp_path / f"built-{build}"
+        directory.mkdir()
+        path = directory / "graph.json"
+        shutil.copy(tmp_path / "graph.json", path)
+        store = NetworkxGraphStore(path)
+        before = store.counts()
+        if build:
+            assert store.graph.number_of_nodes() > 0
+        assert (store._data is None) is build  # the parsed file is kept until the graph is needed
+        removed = store.remove_chunks(chosen)
+        after = store.counts()
+        assert after == {kind: n - removed[kind] for kind, n in before.items()}
+        store.save()
+        assert (store._data is None) is build  # neither counting, removing nor saving built it
+        reopened = NetworkxGraphStore(path)
+        assert reopened.counts() == after == reopened._count()
+        names = reopened.entity_names()
+        answers = (
+            names,
+            reopened.facts_about(names.values(), limit=10_000),
+            reopened.chunks_mentioning(names.values(), limit=10_000),
+            [reopened.has_chunk(c) for c in chunk_ids],
+        )
+        results.append((removed, after, path.read_bytes(), answers))
+    (removed, after, saved, answers), built = results
+    assert removed == built[0] and after == built[1] and answers == built[3]
+    assert saved == built[2]
+    if pick == "every":
+        assert after == {"documents": 0, "chunks": 0, "entities": 0, "mentions": 0, "facts": 0}
+    if pick == "none":
+        assert removed == {"chunks": 0, "mentions": 0, "facts": 0, "entities": 0, "documents": 0}
+    else:
+        assert removed["chunks"] == len(chosen) and removed["mentions"] > 0
+
+
+def test_a_file_from_another_tool_is_built_as_networkx_reads_it(tmp_path: Path) -> None:
+    # a keyless edge: networkx numbers it; the store builds the graph at once rather than work on such a file
+    path = tmp_path / "graph.json"
+    data = {
+        "directed": True,
+        "multigraph": True,
+        "graph": {},
+        "nodes": [{"id": "ent:a", "kind": "entity"}, {"id": "ent:b", "kind": "entity"}],
+        "edges": [{"source": "ent:a", "target": "ent:b", "kind": "fact", "predicate": "knows", "chunk_id": "c"}],
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    store = NetworkxGraphStore(path)
+    assert store._data is None
+    assert store.counts()["facts"] == 1 and store.remove_chunks(["c"])["facts"] == 1
+    store.save()
+    assert NetworkxGraphStore(path)._data is not None  # saved by the store: keyed, worked on as a file from now
+
+
+@pytest.mark.parametrize(
+    "edges",
+    [
+        [{"source": "ent:a", "key": "k"}],
+        [{"source": ["ent:a"], "target": "ent:a", "key": "k"}],
+    ],
+)
+def test_a_malformed_edge_is_a_corrupt_store_naming_the_file(tmp_path: Path, edges: list[dict[str, object]]) -> None:
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": [{"id": "ent:a", "kind": "entity"}], "edges": edges}), encoding="utf-8")
+    with pytest.raises(StoreCorruptError) as info:
+        NetworkxGraphStore(path).counts()
+    assert str(path) in str(info.value)
+
+
+def test_threads_asking_for_the_unbuilt_graph_at_once_share_one_build(tmp_path: Path) -> None:
+    # kgrag ask and the API read a store from several threads of one request (retrieval and graph context):
+    # the first read builds the graph from the parsed file, which building consumes, while the others wait.
+    path = tmp_path / "graph.json"
+    n = 20_000
+    nodes = [{"id": f"ent:e{i}", "kind": "entity", "name": f"E{i}"} for i in range(n)]
+    edges = [
+        {"source": f"ent:e{i}", "target": f"ent:e{i + 1}", "key": f"next|c{i}", "kind": "fact", "chunk_id": f"c{i}"}
+        for i in range(n - 1)
+    ]
+    path.write_text(json.dumps({"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "edges": edges}))
+    store = NetworkxGraphStore(path)
+    assert store._data is not None
+    barrier = threading.Barrier(8)
+
+    def read(_: int) -> int:
+        barrier.wait()
+        return len(store.entity_names())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        sizes = list(pool.map(read, range(8)))
+    assert sizes == [n] * 8
+    assert store.graph.number_of_edges() == n - 1 and store.counts()["facts"] == n - 1
