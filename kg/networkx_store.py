@@ -24,17 +24,7 @@ from kg.node_link import CHUNK_PREFIX, CONTAINS, DOCUMENT_PREFIX, FACT, MENTIONS
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = [
-    "CHUNK_PREFIX",
-    "CONTAINS",
-    "DOCUMENT_PREFIX",
-    "FACT",
-    "MENTIONS",
-    "NetworkxGraphStore",
-    "chunk_node",
-    "document_node",
-    "fact_key",
-]
+__all__ = ["NetworkxGraphStore"]
 
 
 class NetworkxGraphStore:
@@ -51,6 +41,9 @@ class NetworkxGraphStore:
         self._graph: nx.MultiDiGraph | None = None
         #: The file as parsed, until :attr:`graph` is first needed (then None).
         self._data: dict[str, Any] | None = None
+        #: Whether :attr:`_data` was checked to be a document :mod:`kg.node_link` can work on (only writes and
+        #: counts work on it; readers build the graph, and need no check).
+        self._checked = False
         #: Guards :attr:`_data`: threads of one request (retrieval, graph context) may ask for the graph at once,
         #: and building it consumes the parsed file.
         self._data_lock = threading.Lock()
@@ -60,13 +53,7 @@ class NetworkxGraphStore:
         if not self.path.exists():
             self._graph = _empty_graph()
             return
-        data = node_link.read(self.path)
-        with node_link.gc_paused():
-            tidy = node_link.is_tidy(data)
-        if tidy:
-            self._data = data
-        else:  # written by another tool (repeated nodes, missing keys): networkx's reading of it, at once
-            self._graph = self._build(data)
+        self._data = node_link.read(self.path)
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -90,13 +77,26 @@ class NetworkxGraphStore:
                 hint="delete it and ingest the documents again",
             ) from exc
 
+    def _unbuilt_data(self) -> dict[str, Any] | None:
+        """The parsed file, while the graph is unbuilt and the file is one :mod:`kg.node_link` works on as it is;
+        else None. A file another tool wrote (repeated nodes, keyless edges) is built as networkx reads it. Call
+        with :attr:`_data_lock` held."""
+        if self._data is not None and not self._checked:
+            with node_link.gc_paused():
+                tidy = node_link.is_tidy(self._data)
+            self._checked = True
+            if not tidy:
+                self._graph, self._data = self._build(self._data), None
+        return self._data
+
     # ----- persistence -----
 
     def save(self) -> None:
         """Write the graph as node-link JSON to a temporary file beside the target, then ``os.replace`` it."""
         with self._data_lock:
-            if self._data is not None:  # never built: the parsed file, as changed by remove_chunks
-                node_link.write(self.path, self._data)
+            data = self._unbuilt_data()
+            if data is not None:  # never built: the parsed file, as changed by remove_chunks
+                node_link.write(self.path, data)
                 return
         with node_link.gc_paused():
             data = _node_link_data(self.graph)
@@ -202,8 +202,13 @@ class NetworkxGraphStore:
 
     def remove_chunks(self, chunk_ids: Iterable[str]) -> dict[str, int]:
         """Remove chunks and whatever only they supported; see :meth:`kg.base.GraphStore.remove_chunks`."""
-        with self._data_lock, node_link.gc_paused():
-            removed = node_link.remove_chunks(self._data, chunk_ids) if self._data is not None else None
+        with self._data_lock:
+            data = self._unbuilt_data()
+            if data is not None:
+                with node_link.gc_paused():
+                    removed: dict[str, int] | None = node_link.remove_chunks(data, chunk_ids)
+            else:
+                removed = None
         if removed is None:
             removed = self._remove_from_graph(set(chunk_ids))
         if self._counts is not None:  # what went is exactly what was counted
@@ -370,8 +375,9 @@ class NetworkxGraphStore:
 
     def _count(self) -> dict[str, int]:
         with self._data_lock:
-            if self._data is not None:
-                return node_link.count(self._data)
+            data = self._unbuilt_data()
+            if data is not None:
+                return node_link.count(data)
         result = node_link.empty_counts()
         for _node, kind in self.graph.nodes(data="kind"):
             plural = {"document": "documents", "chunk": "chunks", "entity": "entities"}.get(kind)
