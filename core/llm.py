@@ -69,8 +69,9 @@ class ModelClient:
 
     Connection failures become :class:`ModelUnavailableError` naming the URL and how to start the local server.
     ``base_url`` may list several endpoints serving the same model, comma-separated: each request goes to the least
-    loaded one, and one that fails (connection error, timeout, HTTP 5xx) is ejected for ``replica_cooldown_s`` while
-    the request is retried on another (:class:`~core.replicas.ReplicaPool`).
+    loaded one, and one that fails (connection error, timeout, HTTP 5xx) is ejected for ``replica_cooldown_s``
+    (doubled for each ejection in a row, up to ``replica_cooldown_max_s``) while the request is retried on another
+    (:class:`~core.replicas.ReplicaPool`).
 
     With ``traced`` (tracing on), each chat is a span named and tagged by the GenAI semantic conventions
     (:class:`~core.genai.ModelCallTracer`).
@@ -86,6 +87,7 @@ class ModelClient:
         max_tokens: int = 256,
         temperature: float = 0.0,
         replica_cooldown_s: float = 30.0,
+        replica_cooldown_max_s: float = 300.0,
         traced: ModelCallTracer | None = None,
     ) -> None:
         self.base_url = base_url
@@ -98,7 +100,7 @@ class ModelClient:
         self._api_key = api_key
         urls = split_urls(base_url)
         #: The endpoints, their load and their health.
-        self.pool = ReplicaPool(urls, cooldown_s=replica_cooldown_s)
+        self.pool = ReplicaPool(urls, cooldown_s=replica_cooldown_s, max_cooldown_s=replica_cooldown_max_s)
         self._clients = {
             url: openai.OpenAI(base_url=url, api_key=api_key, timeout=timeout_s, max_retries=0) for url in urls
         }
@@ -115,6 +117,7 @@ class ModelClient:
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
             replica_cooldown_s=settings.llm_replica_cooldown_s,
+            replica_cooldown_max_s=settings.llm_replica_cooldown_max_s,
             traced=traced,
         )
 

@@ -2,12 +2,14 @@
 
 A request goes to the least loaded healthy endpoint (fewest requests in flight from this process; ties rotate). An
 endpoint that fails (connection error, timeout, HTTP 5xx) is ejected for a cool-down and the request is retried on
-another; after the cool-down it takes requests again. When every endpoint is ejected, they are still tried (soonest
-back first) rather than refusing the request unseen. With a single URL there is nothing to choose and nothing is
-ejected: the request goes to that endpoint, as before.
+another; after the cool-down it takes requests again. An endpoint that fails again when it comes back is ejected for
+twice as long each time, up to a maximum (a dead server is tried every 30, 60, 120 ... s, not every 30 s, and each
+try is an answer sent elsewhere after a failure); one success ends the doubling. When every endpoint is ejected,
+they are still tried (soonest back first) rather than refusing the request unseen. With a single URL there is
+nothing to choose and nothing is ejected: the request goes to that endpoint, as before.
 
-The work of one answer may be *pinned* to an endpoint (:func:`pinned`: the API admits each answer onto one
-replica's slots): its model calls go there while it is healthy, and to the least loaded other one when it is not.
+The work of one answer may be *pinned* to an endpoint (:func:`pinned`: the API admits each answer onto one replica's
+slots): its model calls go there while it is healthy, and to the least loaded other one when it is not.
 """
 
 from __future__ import annotations
@@ -58,23 +60,32 @@ class Replica:
     in_flight: int = 0
     served: int = 0
     failures: int = 0
+    #: Ejections in a row without a success between them (the next cool-down doubles with each).
+    ejections: int = 0
     ejected_until: float = 0.0
     last_error: str = field(default="")
 
 
 class ReplicaPool:
-    """Chooses an endpoint per request (least loaded, healthy first) and ejects failing ones for ``cooldown_s``.
+    """Chooses an endpoint per request (least loaded, healthy first) and ejects failing ones for ``cooldown_s``,
+    doubled for each ejection in a row up to ``max_cooldown_s``.
 
     Thread-safe: the API calls the model from many threads at once.
     """
 
     def __init__(
-        self, urls: list[str], *, cooldown_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+        self,
+        urls: list[str],
+        *,
+        cooldown_s: float = 30.0,
+        max_cooldown_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not urls:
             raise ConfigurationError("a model replica pool needs at least one endpoint")
         self.replicas = [Replica(url) for url in urls]
         self.cooldown_s = cooldown_s
+        self.max_cooldown_s = max(max_cooldown_s, cooldown_s)
         self._clock = clock
         self._lock = threading.Lock()
         self._turn = 0  # rotates ties, so that one-at-a-time requests alternate
@@ -112,12 +123,18 @@ class ReplicaPool:
             replica.in_flight -= 1
             if error is None:
                 replica.served += 1
+                replica.ejections = 0
                 replica.ejected_until = 0.0
                 return
             replica.failures += 1
             replica.last_error = error
-            if len(self.replicas) > 1:
-                replica.ejected_until = self._clock() + self.cooldown_s
+            if len(self.replicas) == 1:
+                return
+            now = self._clock()
+            if replica.ejected_until <= now:  # a new ejection (not another request that was in flight then)
+                replica.ejections += 1
+            cooldown = min(self.cooldown_s * 2 ** (max(replica.ejections, 1) - 1), self.max_cooldown_s)
+            replica.ejected_until = max(replica.ejected_until, now + cooldown)
 
     def ejected(self) -> list[str]:
         """The endpoints now in their cool-down."""

@@ -402,7 +402,8 @@ class Settings(BaseSettings):
 
     store_dir: Path = Path("store")
     #: One OpenAI-compatible endpoint, or several replicas of the model, comma-separated: each request goes to the
-    #: least loaded; one that fails is ejected for ``llm_replica_cooldown_s`` and the request retried on another.
+    #: least loaded; one that fails is ejected for ``llm_replica_cooldown_s`` and the request retried on another;
+    #: each ejection in a row doubles it, up to ``llm_replica_cooldown_max_s``.
     llm_base_url: str = "http://127.0.0.1:8080/v1"
     llm_model: str = "qwen2.5-coder-1.5b"
     llm_api_key: SecretStr = SecretStr("local")
@@ -410,6 +411,7 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 256
     llm_temperature: float = 0.0
     llm_replica_cooldown_s: float = Field(default=30.0, gt=0)
+    llm_replica_cooldown_max_s: float = Field(default=300.0, gt=0)
 
     model_server: ModelServerSettings = Field(default_factory=ModelServerSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)

@@ -82,10 +82,14 @@ def stubs() -> Iterator[list[StubEndpoint]]:
 
 def test_settings_list_several_endpoints() -> None:
     client = ModelClient.from_settings(
-        load_settings(llm_base_url="http://127.0.0.1:1/v1, http://127.0.0.1:2/v1", llm_replica_cooldown_s=5)
+        load_settings(
+            llm_base_url="http://127.0.0.1:1/v1, http://127.0.0.1:2/v1",
+            llm_replica_cooldown_s=5,
+            llm_replica_cooldown_max_s=40,
+        )
     )
     assert [r.url for r in client.pool.replicas] == ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1"]
-    assert client.pool.cooldown_s == 5
+    assert (client.pool.cooldown_s, client.pool.max_cooldown_s) == (5, 40)
 
 
 def test_a_5xx_endpoint_is_ejected_and_the_request_retried_on_the_other(stubs: list[StubEndpoint]) -> None:

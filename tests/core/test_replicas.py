@@ -119,3 +119,40 @@ def test_pinned_work_goes_to_its_endpoint_while_healthy_then_to_the_least_loaded
         back = pool.acquire()
         assert back is not None and back.url == C, "back from its cool-down: pinned again"
     assert pinned_endpoint() is None
+
+
+def test_an_endpoint_failing_each_time_it_comes_back_is_ejected_twice_as_long_up_to_the_maximum() -> None:
+    # a killed server: each try after a cool-down is an answer that fails there first, so the tries thin out
+    clock = Clock()
+    pool = ReplicaPool([A, B], cooldown_s=30.0, max_cooldown_s=100.0, clock=clock)
+    cooldowns = []
+    for _ in range(4):
+        pool.replicas[1].in_flight = 0
+        replica = pool.acquire(exclude={B})
+        assert replica is not None and replica.url == A
+        pool.release(replica, "APIConnectionError")
+        cooldowns.append(pool.replicas[0].ejected_until - clock.now)
+        clock.now = pool.replicas[0].ejected_until  # back: the next request tries it again
+        assert pool.ejected() == []
+    assert cooldowns == [30.0, 60.0, 100.0, 100.0]
+    back = pool.acquire(exclude={B})
+    assert back is not None
+    pool.release(back)  # it served: the next failure is a first ejection again
+    again = pool.acquire(exclude={B})
+    assert again is not None
+    pool.release(again, "HTTP 502")
+    assert pool.replicas[0].ejected_until - clock.now == 30.0 and pool.replicas[0].ejections == 1
+
+
+def test_requests_failing_together_on_one_endpoint_are_one_ejection() -> None:
+    clock = Clock()
+    pool = ReplicaPool([A, B], cooldown_s=30.0, clock=clock)
+    start = clock.now
+    held = [pool.acquire(exclude={B}) for _ in range(3)]  # three answers on A when it dies
+    for replica in held:
+        assert replica is not None
+        clock.now += 1.0
+        pool.release(replica, "APIConnectionError")
+    a = pool.replicas[0]
+    assert a.ejections == 1 and a.failures == 3
+    assert a.ejected_until == clock.now + 30.0 == start + 3.0 + 30.0  # 30 s from the last: not doubled
