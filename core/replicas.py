@@ -133,7 +133,7 @@ class ReplicaPool:
             now = self._clock()
             if replica.ejected_until <= now:  # a new ejection (not another request that was in flight then)
                 replica.ejections += 1
-            cooldown = min(self.cooldown_s * 2 ** (max(replica.ejections, 1) - 1), self.max_cooldown_s)
+            cooldown = min(self.cooldown_s * 2 ** (replica.ejections - 1), self.max_cooldown_s)  # ejections >= 1
             replica.ejected_until = max(replica.ejected_until, now + cooldown)
 
     def ejected(self) -> list[str]:

@@ -206,10 +206,8 @@ class NetworkxGraphStore:
             data = self._unbuilt_data()
             if data is not None:
                 with node_link.gc_paused():
-                    removed: dict[str, int] | None = node_link.remove_chunks(data, chunk_ids)
-            else:
-                removed = None
-        if removed is None:
+                    removed = node_link.remove_chunks(data, chunk_ids)
+        if data is None:
             removed = self._remove_from_graph(set(chunk_ids))
         if self._counts is not None:  # what went is exactly what was counted
             self._counts = {kind: n - removed[kind] for kind, n in self._counts.items()}
@@ -378,20 +376,11 @@ class NetworkxGraphStore:
             data = self._unbuilt_data()
             if data is not None:
                 return node_link.count(data)
-        result = node_link.empty_counts()
-        for _node, kind in self.graph.nodes(data="kind"):
-            plural = {"document": "documents", "chunk": "chunks", "entity": "entities"}.get(kind)
-            if plural:
-                result[plural] += 1
-        for _u, nbrs in self.graph.adjacency():  # the adjacency dicts: twice as fast as the edge view
-            for keyed in nbrs.values():
-                for data in keyed.values():
-                    kind = data.get("kind")
-                    if kind == MENTIONS:
-                        result["mentions"] += 1
-                    elif kind == FACT:
-                        result["facts"] += 1
-        return result
+        edges = self.graph.adjacency()  # the adjacency dicts: twice as fast as the edge view
+        return node_link.count_kinds(
+            (kind for _node, kind in self.graph.nodes(data="kind")),
+            (attrs.get("kind") for _u, nbrs in edges for keyed in nbrs.values() for attrs in keyed.values()),
+        )
 
 
 def _empty_graph() -> nx.MultiDiGraph:

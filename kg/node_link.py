@@ -143,13 +143,17 @@ def write(path: Path, data: dict[str, Any]) -> None:
 
 def count(data: dict[str, Any]) -> dict[str, int]:
     """Numbers of documents, chunks, entities, mentions and facts in the document."""
+    return count_kinds((node.get("kind") for node in data["nodes"]), (edge.get("kind") for edge in data["edges"]))
+
+
+def count_kinds(node_kinds: Iterable[Any], edge_kinds: Iterable[Any]) -> dict[str, int]:
+    """Numbers of documents, chunks, entities, mentions and facts, from the ``kind`` of every node and edge."""
     result = empty_counts()
-    for node in data["nodes"]:
-        plural = _PLURALS.get(node.get("kind"))
+    for kind in node_kinds:
+        plural = _PLURALS.get(kind)
         if plural:
             result[plural] += 1
-    for edge in data["edges"]:
-        kind = edge.get("kind")
+    for kind in edge_kinds:
         if kind == MENTIONS:
             result["mentions"] += 1
         elif kind == FACT:
