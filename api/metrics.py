@@ -159,6 +159,12 @@ class ApiMetrics:
         self.answer_tokens = Counter(
             "kgrag_answer_tokens", "Model tokens the answers used (from their provenance).", ["kind"], registry=r
         )
+        self.judge_tokens = Counter(
+            "kgrag_gate_judge_tokens",
+            "Model tokens the gate's judge used for the answers' verdicts (from their provenance).",
+            ["kind"],
+            registry=r,
+        )
         self.gate_stages = Counter(
             "kgrag_gate_stage_outcomes", "Gate cascade stages by outcome.", ["stage", "outcome"], registry=r
         )
@@ -234,6 +240,11 @@ class ApiMetrics:
             self.answer_tokens.labels("prompt").inc(p.prompt_tokens)
         if p.completion_tokens:
             self.answer_tokens.labels("completion").inc(p.completion_tokens)
+        judge_prompt, judge_completion = p.gate.judge_tokens()
+        if judge_prompt:
+            self.judge_tokens.labels("prompt").inc(judge_prompt)
+        if judge_completion:
+            self.judge_tokens.labels("completion").inc(judge_completion)
         for entry in p.trace:
             if entry.status == "skipped":
                 continue

@@ -255,6 +255,15 @@ class GateRecord(BaseModel):
     repaired_answer: str | None = Field(
         default=None, description="The answer with citation markers the gate re-pointed (markers index contexts)."
     )
+    judge_prompt_tokens: int | None = Field(
+        default=None, description="Prompt tokens of the judge's calls for this draft (0: all cached; None: no judge)."
+    )
+    judge_completion_tokens: int | None = Field(default=None, description="Completion tokens of the judge's calls.")
+
+    def judge_tokens(self) -> tuple[int, int]:
+        """Prompt and completion tokens the judge used for the answer, the first draft's included on a retry."""
+        first = self.first_attempt.judge_tokens() if self.first_attempt is not None else (0, 0)
+        return (self.judge_prompt_tokens or 0) + first[0], (self.judge_completion_tokens or 0) + first[1]
 
 
 StepStatus = Literal["ok", "failed", "skipped", "timeout", "cancelled"]

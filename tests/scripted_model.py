@@ -141,10 +141,10 @@ class ScriptedChatModel:
         return value
 
 
-def agreeing_judge() -> ScriptedChatModel:
+def agreeing_judge(usage: tuple[int, int] | None = None) -> ScriptedChatModel:
     """A claim judge that finds every claim entailed, and answers every question with its first evidence sentence
     that is not a heading (what a draft quoting that sentence says): for tests of the workflow around a release,
-    where what a real judge decides is not the point."""
+    where what a real judge decides is not the point. Each reply reports ``usage`` tokens when given."""
 
     def respond(messages: Messages) -> dict[str, str]:
         user = next(m["content"] for m in messages if m["role"] == "user")
@@ -154,4 +154,4 @@ def agreeing_judge() -> ScriptedChatModel:
             return {"answer": first}
         return {"verdict": "entailed"}
 
-    return ScriptedChatModel(respond=respond, model="agreeing-judge")
+    return ScriptedChatModel(respond=respond, model="agreeing-judge", usage=usage)

@@ -170,7 +170,9 @@
       ["released", pct(r.rates.released), r.decisions.released + " answers"],
       ["abstained", pct(r.rates.abstained), r.decisions.abstained + " answers"],
       ["review", pct(r.rates.review), r.decisions.review + " held"],
-      ["tokens/answer", num(r.tokens.per_answer, 1), r.tokens.prompt + " prompt + " + r.tokens.completion + " completion"],
+      ["tokens/answer", num(r.tokens.per_answer, 1),
+        r.tokens.prompt + " prompt + " + r.tokens.completion + " completion + " +
+        (r.tokens.judge_prompt + r.tokens.judge_completion) + " judge"],
       ["review turnaround p50", dur(r.reviews.turnaround_s.p50),
         r.reviews.reviewed + " reviewed, " + r.reviews.pending + " pending"],
       ["drifting KPIs", String(r.drift.drifting.length), r.drift.drifting.join(", ") || "none"],

@@ -41,12 +41,21 @@ def require_judge(factory: JudgeFactory | None) -> JudgeFactory:
     return factory
 
 
+#: Claims with fewer words than this are short: read with the question they answer.
+SHORT_CLAIM_WORDS = 6
+
+
 @dataclass(frozen=True)
 class Claim:
     """One answer sentence without its citation markers, and the passage numbers it cites (``1`` = contexts[0])."""
 
     text: str
     cited: tuple[int, ...] = ()
+
+    @property
+    def short(self) -> bool:
+        """An entity alone (fewer than ``SHORT_CLAIM_WORDS`` words): it means nothing without its question."""
+        return len(self.text.split()) < SHORT_CLAIM_WORDS
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,9 @@ class Verdict:
     cached: bool = False
     #: What the judge wrote besides the label (relevance: the words of the evidence that answer the question).
     text: str | None = None
+    #: Model tokens the verdict's call(s) used, retries included; 0 for a cached verdict.
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ClaimJudge(Protocol):

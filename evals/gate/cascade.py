@@ -75,6 +75,7 @@ class _Record:
     scores: dict[str, float] = field(default_factory=dict)
     claims: list[ClaimVerdict] = field(default_factory=list)
     relevant: bool | None = None
+    judge_tokens: tuple[int, int] | None = None
 
     def record(self, decision: GateDecision, reason: str, stages: list[GateStageRecord]) -> GateRecord:
         return GateRecord(
@@ -85,6 +86,8 @@ class _Record:
             claims=self.claims,
             relevant=self.relevant,
             repaired_answer=self.repaired_answer,
+            judge_prompt_tokens=self.judge_tokens[0] if self.judge_tokens else None,
+            judge_completion_tokens=self.judge_tokens[1] if self.judge_tokens else None,
         )
 
 
@@ -217,6 +220,7 @@ class CascadeGate:
             found = self.verifier.verify(item, repairs, strip_citations(answer))
             stages += found.stages
             done.claims, done.relevant = found.claims, found.relevant
+            done.judge_tokens = (found.prompt_tokens, found.completion_tokens)
             entailment = found.stages[0].scores.get("entailment_min") if found.stages else None
             if entailment is not None:
                 done.scores["entailment"] = entailment

@@ -24,8 +24,6 @@ from evals.gate.base import CheckInput, Claim
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
 _PRONOUN_OPENING = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their|This|These|The (?:company|band|film|city|town))\b")
 _STEMMER = snowballstemmer.stemmer("english")
-#: Claims with fewer words than this are read together with the question (an entity alone means nothing by itself).
-SHORT_CLAIM_WORDS = 6
 
 
 def forms(text: str) -> set[str]:
@@ -65,7 +63,7 @@ def sentences_of(contexts: Sequence[str]) -> list[Sentence]:
 def claim_forms(claim: Claim, question: str) -> set[str]:
     """What a claim asserts, as word forms; a short claim is read with its question."""
     own = forms(claim.text)
-    if len(claim.text.split()) < SHORT_CLAIM_WORDS:
+    if claim.short:
         own |= forms(question)
     return own
 

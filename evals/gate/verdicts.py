@@ -130,13 +130,29 @@ class LlmClaimJudge:
             result = self._call(RELEVANCE_INSTRUCTION, user, _RELEVANCE_SCHEMA, lambda t: self._field(t, "answer"))
             extracted = self._field(result.text, "answer").strip()
             none = label_probability(result.logprobs, (NONE, ""), NONE, field="answer")
-            hit = self._store(key, Verdict("not_found", None if none is None else round(1.0 - none, 4), text=extracted))
+            hit = self._store(
+                key,
+                Verdict(
+                    "not_found",
+                    None if none is None else round(1.0 - none, 4),
+                    text=extracted,
+                    prompt_tokens=result.prompt_tokens or 0,
+                    completion_tokens=result.completion_tokens or 0,
+                ),
+            )
         extracted = (hit.text or "").strip()
         if not extracted or extracted.casefold().strip(" .") == NONE:
             label: VerdictLabel = "not_found"
         else:
             label = "entailed" if agrees(extracted, answer) else "contradicted"
-        return Verdict(label, hit.probability, cached=hit.cached, text=extracted)
+        return Verdict(
+            label,
+            hit.probability,
+            cached=hit.cached,
+            text=extracted,
+            prompt_tokens=hit.prompt_tokens,
+            completion_tokens=hit.completion_tokens,
+        )
 
     def _ask(self, kind: str, instruction: str, user: str, schema: dict[str, Any], labels: Sequence[str]) -> Verdict:
         key = self._key(kind, user)
@@ -152,7 +168,13 @@ class LlmClaimJudge:
             label = "entailed"
         elif raw == "contradicted":
             label = "contradicted"
-        return self._store(key, Verdict(label, probability))
+        used = Verdict(
+            label,
+            probability,
+            prompt_tokens=result.prompt_tokens or 0,
+            completion_tokens=result.completion_tokens or 0,
+        )
+        return self._store(key, used)
 
     def _key(self, kind: str, user: str) -> str:
         return hashlib.sha256(json.dumps([self.model.model, PROMPT_VERSION, kind, user]).encode()).hexdigest()
@@ -162,7 +184,7 @@ class LlmClaimJudge:
         if hit is None:
             return None
         self._cache.move_to_end(key)
-        return Verdict(hit.label, hit.probability, cached=True, text=hit.text)
+        return Verdict(hit.label, hit.probability, cached=True, text=hit.text)  # a cached verdict costs no tokens
 
     def _store(self, key: str, verdict: Verdict) -> Verdict:
         if self.cache_size > 0:
@@ -172,13 +194,15 @@ class LlmClaimJudge:
         return verdict
 
     def _call(self, instruction: str, user: str, schema: dict[str, Any], parse: Callable[[str], object]) -> ChatResult:
-        """One constrained call, retried when the server fails or the reply does not parse."""
+        """One constrained call, retried when the server fails or the reply does not parse; the result's token
+        counts are those of every attempt that got a reply."""
         messages = [{"role": "system", "content": instruction}, {"role": "user", "content": user}]
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1),
             retry=retry_if_exception_type((ModelUnavailableError, ModelOutputError)),
             reraise=True,
         )
+        prompt = completion = 0
         for attempt in retrying:
             with attempt:
                 result = self.model.chat(
@@ -189,8 +213,10 @@ class LlmClaimJudge:
                     temperature=0.0,
                     logprobs=self.top_logprobs,
                 )
+                prompt += result.prompt_tokens or 0
+                completion += result.completion_tokens or 0
                 parse(result.text)
-        return result
+        return result.model_copy(update={"prompt_tokens": prompt, "completion_tokens": completion})
 
     def _field(self, text: str, name: str) -> str:
         try:

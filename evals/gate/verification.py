@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 
 from core.errors import ConfigurationError
 from core.types import ClaimVerdict, EvidenceSpan, GateDecision, GateStageRecord, VerdictLabel
-from evals.gate.base import CheckInput, Claim, ClaimJudge
+from evals.gate.base import CheckInput, Claim, ClaimJudge, Verdict
 from evals.gate.evidence import (
-    SHORT_CLAIM_WORDS,
     Repair,
     Sentence,
     question_sentences,
@@ -47,6 +46,14 @@ class Verification:
     relevant: bool | None = None
     decision: GateDecision | None = None
     reason: str = ""
+    #: Model tokens of the judge's calls (0 when every verdict came from the cache).
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def used(self, verdict: Verdict) -> None:
+        """Count the tokens ``verdict``'s call used."""
+        self.prompt_tokens += verdict.prompt_tokens
+        self.completion_tokens += verdict.completion_tokens
 
 
 def spans(evidence: Sequence[Sentence]) -> list[EvidenceSpan]:
@@ -87,7 +94,7 @@ class ClaimVerifier:
         evidence = [select_evidence(c, item.question, sentences, self.evidence_sentences) for c in item.claims]
         # A short claim (an entity alone) means nothing without its question: with the relevance stage on, its
         # verdict is the question-answer verdict (does its evidence answer the question with it?).
-        by_answer = [self.relevance and len(c.text.split()) < SHORT_CLAIM_WORDS for c in item.claims]
+        by_answer = [self.relevance and c.short for c in item.claims]
         verdicts: dict[int, ClaimVerdict] = {}
         started = time.perf_counter()
         for index, claim in enumerate(item.claims):
@@ -98,6 +105,7 @@ class ClaimVerifier:
             except Exception as exc:  # a judge that cannot answer must not release the answer
                 out.stages.append(self._error(ENTAILMENT, started, exc))
                 return self._review(out, f"gate_error: {ENTAILMENT}: {type(exc).__name__}: {exc}")
+            out.used(verdict)
             label = verdict.label
             weak = label == "entailed" and verdict.probability is not None and verdict.probability < self.entailed_at
             verdicts[index] = self._verdict(
@@ -159,6 +167,7 @@ class ClaimVerifier:
         except Exception as exc:
             out.stages.append(self._error(RELEVANCE, started, exc))
             return self._review(out, f"gate_error: {RELEVANCE}: {type(exc).__name__}: {exc}")
+        out.used(verdict)
         p = verdict.probability
         out.relevant = verdict.label == "entailed" and (p is None or p >= self.relevant_at)
         for index, claim in enumerate(item.claims):

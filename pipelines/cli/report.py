@@ -36,6 +36,7 @@ def _summary(r: KpiReport) -> Table:
         "abstained",
         "review",
         "tokens (prompt + completion)",
+        "judge tokens",
         "tokens/answer",
         title=f"answers from {r.start or 'the first'} to {r.end or 'now'}" + (" (truncated)" if r.truncated else ""),
     )
@@ -45,6 +46,7 @@ def _summary(r: KpiReport) -> Table:
         f"{r.decisions['abstained']} ({_pct(r.rates['abstained'])})",
         f"{r.decisions['review']} ({_pct(r.rates['review'])})",
         f"{r.tokens.prompt} + {r.tokens.completion}",
+        f"{r.tokens.judge_prompt} + {r.tokens.judge_completion}",
         _num(r.tokens.per_answer, 1),
     )
     return table

@@ -37,13 +37,15 @@ class Percentiles(BaseModel):
 
 
 class TokenKpis(BaseModel):
-    """Model tokens of the answers' generations (from their provenance)."""
+    """Model tokens of the answers (from their provenance): the generations' and the gate judge's."""
 
     answers_with_usage: int = Field(description="Answers whose model reported its tokens (abstentions call none).")
-    prompt: int
-    completion: int
-    total: int
-    per_answer: float | None = Field(description="Mean tokens per answer with usage.")
+    prompt: int = Field(description="Prompt tokens of the generations.")
+    completion: int = Field(description="Completion tokens of the generations.")
+    judge_prompt: int = Field(default=0, description="Prompt tokens of the gate judge's verdict calls.")
+    judge_completion: int = Field(default=0, description="Completion tokens of the gate judge's verdict calls.")
+    total: int = Field(description="Every token above: generations and judge.")
+    per_answer: float | None = Field(description="Mean tokens (generations and judge) per answer with usage.")
 
 
 class ReviewKpis(BaseModel):
@@ -75,6 +77,7 @@ class DayKpis(BaseModel):
     release_rate: float | None
     prompt_tokens: int
     completion_tokens: int
+    judge_tokens: int = Field(default=0, description="Prompt and completion tokens of the gate judge's calls.")
 
 
 class IngestKpis(BaseModel):
@@ -137,15 +140,27 @@ def _latency(samples: Sequence[AnswerSample]) -> dict[str, Percentiles]:
 
 
 def _tokens(samples: Sequence[AnswerSample]) -> TokenKpis:
-    used = [s for s in samples if s.prompt_tokens is not None or s.completion_tokens is not None]
+    used = [
+        s
+        for s in samples
+        if s.prompt_tokens is not None
+        or s.completion_tokens is not None
+        or s.judge_prompt_tokens
+        or s.judge_completion_tokens
+    ]
     prompt = sum(s.prompt_tokens or 0 for s in used)
     completion = sum(s.completion_tokens or 0 for s in used)
+    judge_prompt = sum(s.judge_prompt_tokens for s in used)
+    judge_completion = sum(s.judge_completion_tokens for s in used)
+    total = prompt + completion + judge_prompt + judge_completion
     return TokenKpis(
         answers_with_usage=len(used),
         prompt=prompt,
         completion=completion,
-        total=prompt + completion,
-        per_answer=(prompt + completion) / len(used) if used else None,
+        judge_prompt=judge_prompt,
+        judge_completion=judge_completion,
+        total=total,
+        per_answer=total / len(used) if used else None,
     )
 
 
@@ -223,6 +238,7 @@ def _daily(samples: Sequence[AnswerSample]) -> list[DayKpis]:
                 release_rate=counts["released"] / len(items) if items else None,
                 prompt_tokens=sum(s.prompt_tokens or 0 for s in items),
                 completion_tokens=sum(s.completion_tokens or 0 for s in items),
+                judge_tokens=sum(s.judge_prompt_tokens + s.judge_completion_tokens for s in items),
             )
         )
         day += timedelta(days=1)

@@ -34,6 +34,9 @@ class AnswerSample:
     has_facts: bool
     prompt_tokens: int | None
     completion_tokens: int | None
+    #: The gate's judge calls (both drafts on a strict retry); 0 without a judge or with cached verdicts.
+    judge_prompt_tokens: int
+    judge_completion_tokens: int
     steps_s: tuple[tuple[str, float], ...]
     total_s: float | None
 
@@ -68,6 +71,8 @@ def sample_of(record: AnswerRecord) -> AnswerSample:
         has_facts=bool(record.facts),
         prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens,
+        judge_prompt_tokens=p.gate.judge_tokens()[0],
+        judge_completion_tokens=p.gate.judge_tokens()[1],
         steps_s=tuple((t.step, t.duration_ms / 1000) for t in p.trace if t.status != "skipped"),
         total_s=_wall_time(record),
     )

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import ApiMetrics
 from core.settings import DEFAULT_GATE_STAGES
 from pipelines.store.layout import StoreLayout
 from pipelines.store.sql_audit import SqliteAuditStore
@@ -162,3 +164,17 @@ def test_answers_with_the_tiny_model_are_counted(live_api, sample_store: Path, s
     )
     assert windows == min(stored, api.settings.drift.window + api.settings.drift.baseline) >= 2
     assert 0 <= value(scrape, "kgrag_kpi_current", kpi="release_rate") <= 1
+
+
+def test_the_gate_judges_tokens_are_counted_apart_from_the_generations(answer_records) -> None:  # type: ignore[no-untyped-def]
+    metrics = ApiMetrics()
+    released = answer_records.released
+    metrics.answer(released)
+    metrics.answer(answer_records.abstained)  # failed by a cheap stage: the judge never ran
+    scrape = samples(generate_latest(metrics.registry).decode())
+    judge_prompt, judge_completion = released.provenance.gate.judge_tokens()
+    assert judge_prompt > 0 and judge_completion > 0
+    assert value(scrape, "kgrag_gate_judge_tokens_total", kind="prompt") == judge_prompt
+    assert value(scrape, "kgrag_gate_judge_tokens_total", kind="completion") == judge_completion
+    generated = (released.provenance.prompt_tokens or 0) + (answer_records.abstained.provenance.prompt_tokens or 0)
+    assert value(scrape, "kgrag_answer_tokens_total", kind="prompt") == generated

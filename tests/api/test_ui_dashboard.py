@@ -117,6 +117,9 @@ def test_dashboard_draws_the_kpis_in_headless_chromium(  # type: ignore[no-untyp
         assert page.inner_text("#tiles .tile[data-tile='answers'] b") == str(report.answers)
         turnaround = page.inner_text("#tiles .tile[data-tile='review turnaround p50'] small")
         assert "1 reviewed, 1 pending" in turnaround
+        tokens = page.inner_text("#tiles .tile[data-tile='tokens/answer'] small")
+        judge = report.tokens.judge_prompt + report.tokens.judge_completion
+        assert judge > 0 and f"{report.tokens.completion} completion + {judge} judge" in tokens
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "ui-dashboard.png"), full_page=True)
 

@@ -202,6 +202,9 @@ def main(
     part: Annotated[
         str | None, typer.Option(help="Only this part of a v2 set: calibration (tune here) or report.")
     ] = None,
+    variants: Annotated[
+        str | None, typer.Option(help="Only these answer variants (comma-separated, e.g. short,off_topic).")
+    ] = None,
     cheap_first: Annotated[
         bool, typer.Option(help="First decide what the cheap stages can for every item, then run the judge.")
     ] = True,
@@ -213,7 +216,17 @@ def main(
     err = console(stderr=True)
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}", hint="omit --limit to run every item")
-    items = [item for item in load_items(proof_set) if part is None or item.part == part][:limit]
+    chosen = None if variants is None else {v.strip() for v in variants.split(",") if v.strip()}
+    items = [
+        item
+        for item in load_items(proof_set)
+        if (part is None or item.part == part) and (chosen is None or item.variant in chosen)
+    ][:limit]
+    if not items:
+        raise InputError(
+            f"no items of {proof_set} match --part {part} --variants {variants}",
+            hint="variants are named in the set's README (e.g. verbatim, short, negated, off_topic)",
+        )
     settings = _with_stages(load_settings(), stages)
     if report_only:
         wanted = {item.id for item in items}

@@ -11,9 +11,6 @@ from evals.gate.base import CheckInput, CheckResult
 from evals.gate.checks.claims import band, validate_band
 from retrieval.base import Embedder
 
-#: Claims with fewer words than this are embedded together with the question.
-SHORT_CLAIM_WORDS = 6
-
 
 def passage_sentences(passage: str) -> list[str]:
     """A passage's sentences, and each with the sentence before it (so "She was born in Warsaw" keeps the name
@@ -26,7 +23,12 @@ def passage_sentences(passage: str) -> list[str]:
 
 class SupportSimilarityCheck:
     """For every claim, the best cosine between it and a sentence of its cited passages (all passages when it cites
-    none); the claims' scores aggregated by ``min`` (default: the weakest sentence decides) or ``mean``."""
+    none); the claims' scores aggregated by ``min`` (default: the weakest sentence decides) or ``mean``.
+
+    A short claim (an entity alone, embedded after its question) is compared too, but its cosine cannot fail the
+    answer: a name or a year is far from any sentence that holds it (about 0.4 for right short answers), so a low
+    score there is no evidence against it. The longer claims decide; an answer of short claims only is at worst
+    inconclusive (lexical support and the judge still check it)."""
 
     name = "support_similarity"
 
@@ -59,18 +61,20 @@ class SupportSimilarityCheck:
                     rows.append(index[sentence])
             per_claim.append(rows)
         # A fragment ("Amara Okafor.") means nothing alone: it is embedded after the question it answers.
-        texts = [
-            f"{item.question} {c.text}" if len(c.text.split()) < SHORT_CLAIM_WORDS else c.text for c in item.claims
-        ]
+        texts = [f"{item.question} {c.text}" if c.short else c.text for c in item.claims]
         vectors = self.embedder.embed(texts + sentences)
         claims, support = vectors[: len(item.claims)], vectors[len(item.claims) :]
         best = [float(np.max(support[rows] @ claims[i])) for i, rows in enumerate(per_claim)]
-        low, mean = min(best), sum(best) / len(best)
+        deciding = [b for b, c in zip(best, item.claims, strict=True) if not c.short] or best
+        low, mean = min(deciding), sum(deciding) / len(deciding)
         score = low if self.aggregate == "min" else mean
         weakest = item.claims[best.index(low)].text
         detail = f"weakest sentence {low:.2f}: {weakest[:120]!r}" if len(best) > 1 else f"best match {low:.2f}"
+        outcome = band(score, self.fail_below, self.pass_at)
+        if outcome == "fail" and all(c.short for c in item.claims):
+            outcome, detail = "inconclusive", f"{detail} (a short answer: its cosine cannot fail it)"
         return CheckResult(
-            band(score, self.fail_below, self.pass_at),
+            outcome,
             {
                 "support_similarity": round(score, 4),
                 "support_similarity_min": round(low, 4),

@@ -92,6 +92,20 @@ def test_support_similarity_separates_supported_from_unsupported_sentences(embed
     assert wrong_passage.outcome == "fail"
 
 
+def test_support_similarity_cannot_fail_a_short_claim(embedder) -> None:  # type: ignore[no-untyped-def]
+    check = SupportSimilarityCheck(embedder, fail_below=0.45, pass_at=0.75)
+    # A name alone is far from every sentence of a passage that does not hold it: the cosine says nothing.
+    alone = check.check(check_input(QUESTION, "Warsaw [1].", CONTEXTS))
+    assert alone.outcome == "inconclusive" and alone.scores["support_similarity"] < 0.45
+    assert "short answer" in alone.detail
+    # Beside a longer claim, the longer claim decides: fail when it is unsupported, pass when it is supported.
+    unsupported = "Warsaw [2]. Employees receive 28 days of paid annual leave [2]."
+    mixed = check.check(check_input(QUESTION, unsupported, CONTEXTS))
+    assert mixed.outcome == "fail" and "annual leave" in mixed.detail
+    both = check.check(check_input(QUESTION, f"Warsaw [1]. {FAITHFUL}", CONTEXTS))
+    assert both.outcome == "pass" and both.scores["support_similarity"] >= 0.75
+
+
 def test_lexical_support_catches_swapped_entities_and_added_claims() -> None:
     check = LexicalSupportCheck(fail_below=0.6, pass_at=0.8)
     assert check.check(check_input(QUESTION, FAITHFUL, CONTEXTS)).outcome == "pass"
@@ -349,6 +363,10 @@ def test_the_qwen_judge_releases_a_paraphrase_and_holds_a_negation(qwen_client: 
     assert record.decision == "released", record.reason
     assert record.claims and record.claims[0].verdict == "entailed" and record.claims[0].evidence
     assert record.claims[0].probability is not None and record.relevant is True
+    # The judge's calls are counted from the server's usage; the same answer again is judged from the cache.
+    assert record.judge_prompt_tokens and record.judge_prompt_tokens > 50 and record.judge_completion_tokens
+    again = gate.evaluate(QUESTION, FAITHFUL, CONTEXTS)
+    assert again.claims[0].cached and (again.judge_prompt_tokens, again.judge_completion_tokens) == (0, 0)
     # Every word is in the passage; only the judge can see the roles swapped.
     swapped = gate.evaluate("Who was born in Warsaw?", "Warsaw was born in Marie Curie [2].", CONTEXTS)
     assert swapped.decision != "released", swapped.reason

@@ -47,6 +47,21 @@ def test_verdicts_are_cached_by_claim_and_evidence() -> None:
     model.assert_finished()
 
 
+def test_a_verdict_counts_the_tokens_of_its_calls_and_a_cached_one_none() -> None:
+    # The first reply does not parse and is retried: both attempts cost tokens.
+    model = ScriptedChatModel(["not json", {"verdict": "entailed"}, {"answer": "Warsaw"}], usage=(40, 5))
+    judge = LlmClaimJudge(model, retries=1)
+    first = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
+    assert (first.prompt_tokens, first.completion_tokens) == (80, 10)
+    again = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
+    assert again.cached and (again.prompt_tokens, again.completion_tokens) == (0, 0)
+    relevant = judge.relevance(QUESTION, "Warsaw.", EVIDENCE)
+    assert relevant.label == "entailed" and (relevant.prompt_tokens, relevant.completion_tokens) == (40, 5)
+    cached = judge.relevance(QUESTION, "Vienna.", EVIDENCE)  # the same extraction, read against another answer
+    assert cached.cached and cached.label == "contradicted" and cached.prompt_tokens == 0
+    model.assert_finished()
+
+
 def test_a_judge_that_returns_no_label_is_retried_then_an_error() -> None:
     model = ScriptedChatModel(["not json", {"verdict": "maybe"}])
     with pytest.raises(ModelOutputError, match="maybe"):

@@ -16,10 +16,11 @@ from pipelines.store.knowledge import KnowledgeStore
 from pipelines.store.sql_audit import SqliteAuditStore
 from retrieval.base import Embedder
 from tests.pipelines.answer.test_service_logic import misquoting, quoting, service
-from tests.scripted_model import ScriptedChatModel
+from tests.scripted_model import ScriptedChatModel, agreeing_judge
 
-#: Token counts every scripted generation reports.
+#: Token counts every scripted generation reports, and every call of the released answer's judge.
 USAGE = (120, 15)
+JUDGE_USAGE = (60, 4)
 RELEASED_QUESTION = "How many days of paid annual leave do employees get?"
 ABSTAINED_QUESTION = "Who founded Northwind Robotics?"
 
@@ -37,8 +38,11 @@ def _answer(
 
 def released(knowledge: KnowledgeStore, embedder: Embedder, audit: AuditStore) -> AnswerRecord:
     """A draft quoting passage [1]: the cheap stages and the agreeing judge release it."""
-    record = _answer(knowledge, embedder, audit, RELEASED_QUESTION, ScriptedChatModel([quoting], usage=USAGE))
+    judge = agreeing_judge(usage=JUDGE_USAGE)
+    record = _answer(knowledge, embedder, audit, RELEASED_QUESTION, ScriptedChatModel([quoting], usage=USAGE), judge)
     assert record.provenance.gate.decision == "released", record.provenance.gate.reason
+    # every verdict call of the judge is counted: at least one claim and the relevance call
+    assert record.provenance.gate.judge_tokens()[0] >= 2 * JUDGE_USAGE[0]
     return record
 
 

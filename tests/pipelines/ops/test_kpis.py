@@ -75,8 +75,17 @@ def test_the_report_of_a_period_counts_its_real_answers(
     prompt = sum(r.provenance.prompt_tokens or 0 for r in inside)
     completion = sum(r.provenance.completion_tokens or 0 for r in inside)
     assert (report.tokens.prompt, report.tokens.completion, report.tokens.answers_with_usage) == (prompt, completion, 7)
-    assert report.tokens.per_answer == (prompt + completion) / 7
+    # and the gate judge's calls, counted apart and in the totals (the three released answers were judged)
+    judged = [r.provenance.gate.judge_tokens() for r in inside]
+    judge_prompt, judge_completion = sum(j[0] for j in judged), sum(j[1] for j in judged)
+    assert judge_prompt >= 3 * 120 and (report.tokens.judge_prompt, report.tokens.judge_completion) == (
+        judge_prompt,
+        judge_completion,
+    )
+    assert report.tokens.total == prompt + completion + judge_prompt + judge_completion
+    assert report.tokens.per_answer == report.tokens.total / 7
     assert sum(d.prompt_tokens for d in report.daily) == prompt
+    assert sum(d.judge_tokens for d in report.daily) == judge_prompt + judge_completion
 
     # latency by step, from the workflow traces (steps that ran; skipped ones are not timings)
     retrieve = [t.duration_ms / 1000 for r in inside for t in r.provenance.trace if t.step == "retrieve"]
