@@ -41,8 +41,8 @@ class NetworkxGraphStore:
         self._graph: nx.MultiDiGraph | None = None
         #: The file as parsed, until :attr:`graph` is first needed (then None).
         self._data: dict[str, Any] | None = None
-        #: Whether :attr:`_data` was checked to be a document :mod:`kg.node_link` can work on (only writes and
-        #: counts work on it; readers build the graph, and need no check).
+        #: Whether :attr:`_data` is known to be a document :mod:`kg.node_link` can work on: by kgrag's tidy mark,
+        #: or checked (only writes and counts work on it; readers build the graph, and need no check).
         self._checked = False
         #: Guards :attr:`_data`: threads of one request (retrieval, graph context) may ask for the graph at once,
         #: and building it consumes the parsed file.
@@ -54,6 +54,7 @@ class NetworkxGraphStore:
             self._graph = _empty_graph()
             return
         self._data = node_link.read(self.path)
+        self._checked = node_link.take_tidy_mark(self._data)  # written tidy by kgrag: no check needed
 
     @property
     def graph(self) -> nx.MultiDiGraph:
@@ -96,7 +97,7 @@ class NetworkxGraphStore:
         with self._data_lock:
             data = self._unbuilt_data()
             if data is not None:  # never built: the parsed file, as changed by remove_chunks
-                node_link.write(self.path, data)
+                node_link.write(self.path, data, tidy=True)  # checked, and pruning keeps it tidy
                 return
         with node_link.gc_paused():
             data = _node_link_data(self.graph)

@@ -5,6 +5,11 @@ scores from it itself, vectorised: the very scores ``bm25s.BM25(method="lucene")
 query), in under a third of its indexing time (about 50 against 180 ms for 10k chunks, tokenising aside). So
 removing chunks (``kgrag delete``) re-scores the remaining ones from their counts, exactly as a rebuild would,
 without reading or tokenising any text.
+
+The directory holds the manifest and the term table (format 2); the score matrix is made from the table when the
+index is first searched (about 50 ms for 10k chunks). So a delete, which only changes the table, never imports
+bm25s and SciPy (0.15-0.2 s): bm25s is imported by :func:`_bm25s` when text is tokenised, an index is searched, or
+a format-1 index without a term table (bm25s' own arrays) is read or saved.
 """
 
 from __future__ import annotations
@@ -19,25 +24,36 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import bm25s
 import numpy as np
 
 from core.errors import InputError, StoreCorruptError
 
+if TYPE_CHECKING:
+    import bm25s
+
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "kgrag_bm25.json"
-FORMAT_VERSION = 1
-#: The term table, when the manifest says ``"term_table": true``; an index without one (saved before it existed)
-#: loads and searches alike, and is rebuilt rather than updated. Versions that do not know it read the index.
+#: 2: the manifest and the term table. 1 (still read): bm25s' arrays, with the term table when the manifest says
+#: ``"term_table": true``; one without it loads and searches alike, and is rebuilt rather than updated.
+FORMAT_VERSION = 2
+LEGACY_FORMAT = 1
 TERMS_NAME = "kgrag_bm25_terms.npz"
 #: bm25s' Lucene defaults.
 K1, B = 1.5, 0.75
 #: Names the tokenisation below; an index saved with another tokenizer is rejected on load.
 TOKENIZER = "bm25s-en_plus-stopwords+light-plural-v1"
 TOKEN_PATTERN = r"(?u)\b\w+\b"
+
+
+def _bm25s() -> ModuleType:
+    """bm25s, imported when first needed (with SciPy, 0.15-0.2 s: a delete needs neither)."""
+    import bm25s
+
+    return bm25s
 
 
 def light_stem(tokens: list[str]) -> list[str]:
@@ -56,7 +72,7 @@ def light_stem(tokens: list[str]) -> list[str]:
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-case word tokens with English stopwords removed and plurals folded, one list per text."""
-    result = bm25s.tokenize(
+    result = _bm25s().tokenize(
         list(texts),
         lower=True,
         token_pattern=TOKEN_PATTERN,
@@ -122,7 +138,7 @@ class _Terms:
         tf = self.counts.astype(np.float64)
         tfc = tf / ((K1 * ((1 - B) + B * doc_len / avg_len))[row_of] + tf)
         scores = (idf[self.terms].astype(np.float64) * tfc).astype(np.float32)
-        model = bm25s.BM25(method="lucene", k1=K1, b=B, backend="numpy")
+        model = _bm25s().BM25(method="lucene", k1=K1, b=B, backend="numpy")
         model.vocab_dict = {**self.vocab, "": len(self.vocab)} if "" not in self.vocab else dict(self.vocab)
         columns = len(model.vocab_dict)  # the vocabulary and bm25s' empty token (scores nothing)
         order = np.argsort(self.terms, kind="stable")  # CSC: by term, chunks ascending within a term
@@ -169,6 +185,8 @@ class Bm25Index:
         self._chunk_ids: list[str] = []
         self._model: bm25s.BM25 | None = None
         self._terms: _Terms | None = _Terms.of([])
+        #: Whether :attr:`_model` scores :attr:`_terms` (else it is made at the next search).
+        self._scored = True
         self._recover_interrupted_save()
         if self.path.exists():
             self._load()
@@ -184,10 +202,9 @@ class Bm25Index:
         if len(set(ids)) != len(ids):
             raise InputError("chunk ids passed to the BM25 index are not unique")
         terms = _Terms.of(tokenize(docs))
-        model = terms.model()
         with self._lock:
             self._chunk_ids = ids
-            self._model = model
+            self._model, self._scored = None, False
             self._terms = terms
 
     @property
@@ -206,9 +223,8 @@ class Bm25Index:
             rows = np.asarray([i for i, c in enumerate(self._chunk_ids) if c in gone], dtype=np.int64)
             if len(rows) == 0:
                 return
-            terms = self._terms.without(rows)
-            self._model = terms.model()
-            self._terms = terms
+            self._terms = self._terms.without(rows)
+            self._model, self._scored = None, False
             self._chunk_ids = [c for c in self._chunk_ids if c not in gone]
 
     def chunk_ids(self) -> list[str]:
@@ -221,6 +237,9 @@ class Bm25Index:
         if k < 1:
             return []
         with self._lock:
+            if not self._scored:
+                assert self._terms is not None  # only a legacy index has no term table, and it is scored
+                self._model, self._scored = self._terms.model(), True
             model = self._model
             chunk_ids = self._chunk_ids
         if model is None:
@@ -241,23 +260,26 @@ class Bm25Index:
     # ----- persistence -----
 
     def save(self) -> None:
-        """Persist into the directory ``path``: write a temp directory beside it, then swap it in."""
+        """Persist into the directory ``path``: write a temp directory beside it, then swap it in. The term table
+        is what is saved (format 2); an index loaded without one (format 1, not rebuilt since) is saved as it was,
+        as bm25s' arrays."""
         parent = self.path.parent
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent))
         try:
             with self._lock:
                 manifest: dict[str, Any] = {
-                    "format": FORMAT_VERSION,
+                    "format": FORMAT_VERSION if self._terms is not None else LEGACY_FORMAT,
                     "tokenizer": TOKENIZER,
                     "chunk_ids": list(self._chunk_ids),
-                    "has_model": self._model is not None,
                     "term_table": self._terms is not None,
                 }
-                if self._model is not None:
-                    self._model.save(str(tmp), show_progress=False)
                 if self._terms is not None:
                     self._terms.save(tmp)
+                else:
+                    manifest["has_model"] = self._model is not None
+                    if self._model is not None:
+                        self._model.save(str(tmp), show_progress=False)
             # The manifest is written last: a directory without it is never a complete index.
             (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
             self._swap_in(tmp)
@@ -293,7 +315,7 @@ class Bm25Index:
                 f"cannot read the BM25 index manifest {manifest_path}: {exc}",
                 hint="re-run ingestion to rebuild the store",
             ) from exc
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT_VERSION, LEGACY_FORMAT):
             raise StoreCorruptError(f"unsupported BM25 index format in {manifest_path}")
         if manifest.get("tokenizer") != TOKENIZER:
             raise StoreCorruptError(
@@ -304,10 +326,13 @@ class Bm25Index:
         chunk_ids = manifest.get("chunk_ids")
         if not isinstance(chunk_ids, list) or not all(isinstance(c, str) for c in chunk_ids):
             raise StoreCorruptError(f"the BM25 index manifest {manifest_path} has no valid chunk_ids list")
+        with_terms = manifest.get("term_table") is True
+        if manifest["format"] == FORMAT_VERSION and not with_terms:
+            raise StoreCorruptError(f"the BM25 index manifest {manifest_path} names no term table")
         model: bm25s.BM25 | None = None
-        if manifest.get("has_model"):
+        if manifest.get("has_model") and not with_terms:  # format 1 without a term table: bm25s' own arrays
             try:
-                model = bm25s.BM25.load(str(self.path), show_progress=False)
+                model = _bm25s().BM25.load(str(self.path), show_progress=False)
             except Exception as exc:
                 raise StoreCorruptError(
                     f"cannot read the BM25 index in {self.path}: {exc}",
@@ -321,7 +346,7 @@ class Bm25Index:
                     hint="re-run ingestion to rebuild the store",
                 )
         terms: _Terms | None = None
-        if manifest.get("term_table") is True:
+        if with_terms:  # the scores are made from it at the first search (format 1's arrays are not read)
             try:
                 terms = _Terms.load(self.path, len(chunk_ids))
             except (OSError, ValueError, KeyError) as exc:
@@ -331,14 +356,14 @@ class Bm25Index:
                 ) from exc
         with self._lock:
             self._chunk_ids = list(chunk_ids)
-            self._model = model
+            self._model, self._scored = model, terms is None
             self._terms = terms
 
     def clear(self) -> None:
         """Empty the index in memory (``save()`` persists the empty index)."""
         with self._lock:
             self._chunk_ids = []
-            self._model = None
+            self._model, self._scored = None, True
             self._terms = _Terms.of([])
 
 

@@ -255,6 +255,33 @@ def test_a_file_from_another_tool_is_built_as_networkx_reads_it(tmp_path: Path) 
     assert again.counts()["facts"] == 0 and again._data is not None  # saved keyed: worked on as a file from now
 
 
+def test_a_file_kgrag_wrote_is_marked_tidy_and_an_edited_one_is_checked_again(tmp_path: Path) -> None:
+    from kg import node_link
+
+    path = tmp_path / "graph.json"
+    store = NetworkxGraphStore(path)
+    ingest_hand_built(store)
+    store.save()
+    written = json.loads(path.read_text("utf-8"))
+    assert written["graph"][node_link.TIDY_MARK] == [len(written["nodes"]), len(written["edges"])]
+    marked = NetworkxGraphStore(path)
+    assert marked._checked, "the mark stands for the check"
+    assert node_link.TIDY_MARK not in marked.graph.graph, "a built graph does not carry the mark"
+    # Another tool edits the file and keeps the mark: a node listed twice no longer matches its counts.
+    written["nodes"].append(dict(written["nodes"][0]))
+    path.write_text(json.dumps(written), encoding="utf-8")
+    edited = NetworkxGraphStore(path)
+    assert not edited._checked
+    before = edited.counts()  # the check finds the repeat: the graph is built, merging it as networkx does
+    assert edited._data is None and before == marked.counts()
+    # A file saved untidy (a keyless edge numbered by networkx) is written without the mark.
+    written["edges"].append({"source": written["nodes"][0]["id"], "target": written["nodes"][1]["id"], "kind": "x"})
+    path.write_text(json.dumps(written), encoding="utf-8")
+    untidy = NetworkxGraphStore(path)
+    untidy.save()
+    assert node_link.TIDY_MARK not in json.loads(path.read_text("utf-8"))["graph"]
+
+
 @pytest.mark.parametrize(
     "edges",
     [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import bm25s
@@ -12,6 +14,7 @@ import pytest
 from core.errors import InputError, StoreCorruptError
 from retrieval.bm25_index import Bm25Index, light_stem, tokenize
 from tests.retrieval.corpus import PASSAGES
+from tests.retrieval.legacy_bm25 import save_as_format_1
 
 
 @pytest.fixture
@@ -147,11 +150,59 @@ def test_directory_without_manifest_is_corrupt(tmp_path: Path) -> None:
         Bm25Index(path)
 
 
-def test_damaged_arrays_are_corrupt(index: Bm25Index, tmp_path: Path) -> None:
+def test_the_saved_index_is_its_term_table_and_loads_without_bm25s(index: Bm25Index, tmp_path: Path) -> None:
+    before = {q: index.search(q, 5) for q in ("firmware update router", "vacation days", "Invalidenstrasse")}
     index.save()
     path = tmp_path / "bm25"
+    assert sorted(p.name for p in path.iterdir()) == ["kgrag_bm25.json", "kgrag_bm25_terms.npz"]
+    assert json.loads((path / "kgrag_bm25.json").read_text())["format"] == 2
+    # Loading, removing and saving (what a delete does) import neither bm25s nor SciPy; searching does.
+    script = (
+        "import sys; from pathlib import Path; from retrieval.bm25_index import Bm25Index\n"
+        f"b = Bm25Index(Path({str(path)!r})); b.remove(['office']); b.save()\n"
+        "assert 'bm25s' not in sys.modules and 'scipy' not in sys.modules, 'imported'\n"
+        "assert b.search('Invalidenstrasse', 3) == [] and 'bm25s' in sys.modules\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stderr
+    after = Bm25Index(path)
+    assert len(after) == len(PASSAGES) - 1 and after.search("Invalidenstrasse", 3) == []
+    rebuilt = Bm25Index(tmp_path / "rebuilt")
+    rebuilt.rebuild([k for k in PASSAGES if k != "office"], [v for k, v in PASSAGES.items() if k != "office"])
+    for query in before:
+        assert after.search(query, 5) == rebuilt.search(query, 5), query
+
+
+def test_a_format_1_index_with_its_term_table_is_read_from_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "bm25"
+    save_as_format_1(path, CORPUS, term_table=True)
+    (path / "data.csc.index.npy").write_bytes(b"garbage")  # the arrays are not read: the table is the index
+    old = Bm25Index(path)
+    assert old.updatable
+    for query in queries():
+        assert dict(old.search(query, 100)) == reference_scores(CORPUS, query), query
+    old.save()
+    assert json.loads((path / "kgrag_bm25.json").read_text())["format"] == 2
+
+
+def test_damaged_arrays_of_a_format_1_index_are_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "bm25"
+    save_as_format_1(path, PASSAGES, term_table=False)
     (path / "data.csc.index.npy").write_bytes(b"garbage")
     with pytest.raises(StoreCorruptError, match="cannot read the BM25 index"):
+        Bm25Index(path)
+
+
+def test_a_manifest_of_an_unknown_format_or_without_its_table_is_corrupt(index: Bm25Index, tmp_path: Path) -> None:
+    index.save()
+    path = tmp_path / "bm25"
+    manifest = json.loads((path / "kgrag_bm25.json").read_text())
+    (path / "kgrag_bm25.json").write_text(json.dumps({**manifest, "format": 3}))
+    with pytest.raises(StoreCorruptError, match="unsupported BM25 index format"):
+        Bm25Index(path)
+    (path / "kgrag_bm25.json").write_text(json.dumps({**manifest, "term_table": False}))
+    with pytest.raises(StoreCorruptError, match="names no term table"):
         Bm25Index(path)
 
 
@@ -210,22 +261,16 @@ def test_removing_chunks_gives_the_index_a_rebuild_of_the_rest_gives(tmp_path: P
     assert len(reloaded) == 0 and reloaded.search("shipping", 5) == []
 
 
-def test_an_index_saved_without_a_term_table_loads_searches_and_is_rebuilt_not_updated(
-    index: Bm25Index, tmp_path: Path
-) -> None:
+def test_an_index_saved_without_a_term_table_loads_searches_and_is_rebuilt_not_updated(tmp_path: Path) -> None:
     # An index saved before the term table existed: bm25s' arrays and the manifest only.
-    index.save()
     path = tmp_path / "bm25"
-    manifest = json.loads((path / "kgrag_bm25.json").read_text())
-    assert manifest["format"] == 1 and manifest["term_table"] is True  # versions without the table still read it
-    del manifest["term_table"]
-    (path / "kgrag_bm25.json").write_text(json.dumps(manifest))
-    (path / "kgrag_bm25_terms.npz").unlink()
+    save_as_format_1(path, PASSAGES, term_table=False)
     old = Bm25Index(path)
     assert old.search("Invalidenstrasse", 1)[0][0] == "office" and not old.updatable
     with pytest.raises(InputError, match="without its term table"):
         old.remove(["office"])
-    old.save()  # saved unchanged: still without one
+    old.save()  # saved unchanged: still without one, as format 1
+    assert json.loads((path / "kgrag_bm25.json").read_text())["format"] == 1
     assert not Bm25Index(path).updatable and Bm25Index(path).search("E42", 1)
     old.rebuild(list(PASSAGES), list(PASSAGES.values()))
     old.save()

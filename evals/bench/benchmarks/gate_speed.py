@@ -5,9 +5,9 @@ real answer workflow (local Qwen 1.5B), and read both times from the same answer
 
 Generation is the ``generate`` step (plus ``generate_strict`` when the strict retry ran), the gate the ``gate``
 step (plus ``gate_strict``); both are measured in the same run, on the same machine, for the same answer. The goal
-of issue 7 is a mean ratio <= 1.0. Answers whose model call was skipped (no passages, a blocked question) are
-listed but left out of the ratio.
-"""
+of issue 7 was a mean ratio <= 1.0, issue 18's is <= 0.5 with the claim judge. Answers whose model call was skipped
+(no passages, a blocked question) are listed but left out of the ratio. Each row also has the generation's and the
+judge's tokens."""
 
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_QUESTIONS = REPO_ROOT / "evals" / "bench" / "proof" / "data" / "speed_questions.txt"
 GENERATION_STEPS = ("generate", "generate_strict")
 GATE_STEPS = ("gate", "gate_strict")
+#: The gate stages that call the judge model: the claim verdicts, relevance, and a Ragas judge.
+JUDGE_STAGES = ("entailment", "relevance", "judge")
 app = typer.Typer(add_completion=False, help=__doc__.splitlines()[0] if __doc__ else None)
 
 
@@ -59,6 +61,7 @@ def timing(record: AnswerRecord) -> dict[str, Any]:
     gate = sum(t.duration_ms for t in trace if t.step in GATE_STEPS and t.status != "skipped")
     stages = record.provenance.gate.stages
     ran = [s.name for s in stages if s.outcome != "skipped"]
+    judge_prompt, judge_completion = record.provenance.gate.judge_tokens()
     return {
         "question": record.question,
         "answer": record.provenance.draft or record.answer,
@@ -67,8 +70,10 @@ def timing(record: AnswerRecord) -> dict[str, Any]:
         "generation_ms": round(generation, 1),
         "gate_ms": round(gate, 1),
         "ratio": round(gate / generation, 4) if generation > 0 else None,
-        "judge_ran": "judge" in ran,
+        "judge_ran": any(name in JUDGE_STAGES for name in ran),
         "stages_ran": ran,
+        "generation_tokens": [record.provenance.prompt_tokens, record.provenance.completion_tokens],
+        "judge_tokens": [judge_prompt, judge_completion],
         "strict_retry": any(t.step == "generate_strict" and t.status != "skipped" for t in trace),
     }
 
@@ -86,6 +91,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_generation_ms": round(total_generation / len(timed), 1) if timed else None,
         "mean_gate_ms": round(sum(r["gate_ms"] for r in timed) / len(timed), 1) if timed else None,
         "judge_ran": sum(1 for r in timed if r["judge_ran"]),
+        "mean_judge_prompt_tokens": round(sum(r["judge_tokens"][0] for r in timed) / len(timed), 1) if timed else None,
         "rows": list(rows),
     }
 

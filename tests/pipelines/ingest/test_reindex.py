@@ -20,6 +20,7 @@ from tests.pipelines.ingest.reindex_helpers import (
     write_v1,
     write_v2,
 )
+from tests.retrieval.legacy_bm25 import save_as_format_1
 
 
 class RenamedExtractor(OfflineExtractor):
@@ -148,10 +149,10 @@ def test_a_delete_rebuilds_a_bm25_index_saved_without_its_term_table(tmp_path: P
     src, root = tmp_path / "src", tmp_path / "store"
     write_v1(src)
     store, _ = run_ingest(root, embedder, [src])
-    bm25 = store.layout.bm25  # as a store written before the term table existed has it
-    manifest = json.loads((bm25 / "kgrag_bm25.json").read_text())
-    (bm25 / "kgrag_bm25.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "term_table"}))
-    (bm25 / "kgrag_bm25_terms.npz").unlink()
+    # as a store written before the term table existed has it: bm25s' arrays of the same chunks, in the same order
+    ids = store.keywords.chunk_ids()
+    chunks = store.chunks.get_chunks(ids)
+    save_as_format_1(store.layout.bm25, {i: chunks[i].text for i in ids}, term_table=False)
     settings = settings_for(root)
     ingestor = build_ingestor(settings, open_store(settings, embedder, create=False), embedder)
     assert not ingestor.store.keywords.updatable
