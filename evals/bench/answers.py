@@ -10,7 +10,7 @@ labels). Reported per variant, each with a 95% percentile-bootstrap interval ove
   was not released scores 0: what the user got);
 - the table released / held x right / wrong, as shares of all questions (``right``: the text contains a gold
   answer or alias after SQuAD normalisation; a held answer is judged by its draft);
-- time per answer (whole answer, retrieval, generation, gate) and prompt tokens;
+- time per answer (whole answer, retrieval, generation, gate), prompt tokens and the gate judge's tokens;
 - for every variant but ``default``, the paired difference ``default - variant`` of released F1 and of
   released-and-right.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
@@ -110,6 +110,38 @@ def _stage_ms(record: AnswerRecord, steps: Sequence[str], concurrent: bool) -> f
     return max(times) if concurrent else sum(times)
 
 
+@dataclass
+class AnswerRow:
+    """One question's row. The defaults are a question whose model reply the service could not use: decision
+    ``error``, nothing released, a wrong draft (the user got a 502 for it)."""
+
+    answer_id: str | None = None
+    decision: str = "error"
+    reason: str = ""
+    draft: str = ""
+    answer: str = ""
+    draft_em: float = 0.0
+    draft_f1: float = 0.0
+    draft_contains: float = 0.0
+    em: float = 0.0
+    f1: float = 0.0
+    contains: float = 0.0
+    released_right: float = 0.0
+    released_wrong: float = 0.0
+    held_right: float = 0.0
+    held_wrong: float = 1.0
+    seconds: float = 0.0
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+    gate_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    retried: bool = False
+    facts: int = 0
+
+
 def score_record(record: AnswerRecord, answers: Sequence[str], seconds: float) -> dict[str, Any]:
     """One answer's row: texts, decision, right/wrong, EM/F1/contains of draft and released text, times, tokens."""
     draft = strip_citations(record.provenance.draft)
@@ -117,57 +149,40 @@ def score_record(record: AnswerRecord, answers: Sequence[str], seconds: float) -
     text = strip_citations(record.answer) if released else ""
     draft_right = contains_gold(draft, answers) if draft else 0.0
     released_right = contains_gold(text, answers) if released else 0.0
-    return {
-        "answer_id": record.answer_id,
-        "decision": record.provenance.gate.decision,
-        "reason": record.provenance.gate.reason,
-        "draft": draft,
-        "answer": text,
-        "draft_em": exact_match(draft, answers),
-        "draft_f1": token_f1(draft, answers),
-        "draft_contains": draft_right,
-        "em": exact_match(text, answers) if released else 0.0,
-        "f1": token_f1(text, answers) if released else 0.0,
-        "contains": released_right,
-        "released_right": released_right,
-        "released_wrong": 1.0 if released and not released_right else 0.0,
-        "held_right": 1.0 if not released and draft_right else 0.0,
-        "held_wrong": 1.0 if not released and not draft_right else 0.0,
-        "seconds": round(seconds, 3),
-        "retrieval_ms": _stage_ms(record, STAGES["retrieval"], concurrent=True),
-        "generation_ms": _stage_ms(record, STAGES["generation"], concurrent=False),
-        "gate_ms": _stage_ms(record, STAGES["gate"], concurrent=False),
-        "prompt_tokens": record.provenance.prompt_tokens,
-        "completion_tokens": record.provenance.completion_tokens,
-        "retried": record.provenance.gate.retried,
-        "facts": len(record.facts),
-    }
+    judge_prompt, judge_completion = record.provenance.gate.judge_tokens()
+    row = AnswerRow(
+        answer_id=record.answer_id,
+        decision=record.provenance.gate.decision,
+        reason=record.provenance.gate.reason,
+        draft=draft,
+        answer=text,
+        draft_em=exact_match(draft, answers),
+        draft_f1=token_f1(draft, answers),
+        draft_contains=draft_right,
+        em=exact_match(text, answers) if released else 0.0,
+        f1=token_f1(text, answers) if released else 0.0,
+        contains=released_right,
+        released_right=released_right,
+        released_wrong=1.0 if released and not released_right else 0.0,
+        held_right=1.0 if not released and draft_right else 0.0,
+        held_wrong=1.0 if not released and not draft_right else 0.0,
+        seconds=round(seconds, 3),
+        retrieval_ms=_stage_ms(record, STAGES["retrieval"], concurrent=True),
+        generation_ms=_stage_ms(record, STAGES["generation"], concurrent=False),
+        gate_ms=_stage_ms(record, STAGES["gate"], concurrent=False),
+        prompt_tokens=record.provenance.prompt_tokens,
+        completion_tokens=record.provenance.completion_tokens,
+        judge_prompt_tokens=judge_prompt,
+        judge_completion_tokens=judge_completion,
+        retried=record.provenance.gate.retried,
+        facts=len(record.facts),
+    )
+    return asdict(row)
 
 
 def failed_row(error: ModelOutputError, seconds: float) -> dict[str, Any]:
-    """A question whose model reply the service could not use (after the workflow's retries): decision ``error``,
-    nothing released, a wrong draft; the user got a 502 for it."""
-    zero = dict.fromkeys(("draft_em", "draft_f1", "draft_contains", "em", "f1", "contains"), 0.0)
-    return {
-        "answer_id": None,
-        "decision": "error",
-        "reason": str(error)[:300],
-        "draft": "",
-        "answer": "",
-        **zero,
-        "released_right": 0.0,
-        "released_wrong": 0.0,
-        "held_right": 0.0,
-        "held_wrong": 1.0,
-        "seconds": round(seconds, 3),
-        "retrieval_ms": 0.0,
-        "generation_ms": 0.0,
-        "gate_ms": 0.0,
-        "prompt_tokens": None,
-        "completion_tokens": None,
-        "retried": False,
-        "facts": 0,
-    }
+    """A question whose model reply the service could not use (after the workflow's retries)."""
+    return asdict(AnswerRow(reason=str(error)[:300], seconds=round(seconds, 3)))
 
 
 #: Per-question fields summarised with a bootstrap CI (fractions of all questions).
@@ -207,6 +222,9 @@ def summarise(rows: Sequence[dict[str, Any]], resamples: int) -> dict[str, Any]:
     out["prompt_tokens"] = (
         {"mean": round(sum(tokens) / len(tokens), 1), "p50": percentile(tokens, 50)} if tokens else None
     )
+    # the gate judge's verdict calls, per question (0 where no judge ran): what the gate adds to an answer's cost
+    judged = [r.get("judge_prompt_tokens", 0) + r.get("judge_completion_tokens", 0) for r in rows]
+    out["judge_tokens"] = {"mean": round(sum(judged) / len(judged), 1), "p50": percentile(judged, 50)} if rows else None
     return out
 
 

@@ -145,3 +145,4 @@ def test_an_unusable_model_reply_is_a_held_wrong_row_not_the_end_of_the_run() ->
     assert row["released_right"] == row["released_wrong"] == 0.0 and set(SCORED) <= set(row)
     summary = summarise([row, {**row, "decision": "abstained"}], resamples=10)
     assert summary["decisions"] == {"abstained": 1, "error": 1} and summary["released"] == 0
+    assert row["judge_prompt_tokens"] == 0 and summary["judge_tokens"] == {"mean": 0.0, "p50": 0}
