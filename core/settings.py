@@ -213,7 +213,13 @@ class GateSettings(BaseModel):
     #: The judge's endpoint and model when it is not the answer model (default: the answer model judges).
     judge_base_url: str | None = None
     judge_model: str | None = None
-    #: A claim is entailed when the judge says so with at least this probability (from logprobs, where served).
+    #: Top alternatives per generated token the judge is asked for, to read each verdict's probability from the
+    #: label's first token (0: none asked; the label alone decides and ``entailed_at``/``relevant_at`` do not
+    #: apply). Off by default: llama-cpp-python's server computes them for every prompt token, which made a
+    #: verdict call 4-5x slower on the 2-core machine (4.9 s against 1.0 s); turn them on for a server that
+    #: serves them cheaply.
+    verdict_logprobs: int = Field(default=0, ge=0, le=20)
+    #: A claim is entailed when the judge says so with at least this probability (with ``verdict_logprobs``).
     entailed_at: float = Field(default=0.5, ge=0.0, le=1.0)
     #: The answer addresses the question when the judge says so with at least this probability.
     relevant_at: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -158,7 +158,12 @@ class CascadeGate:
         verifier = None
         if ENTAILMENT in stages:
             verifier = ClaimVerifier(
-                LlmClaimJudge(client, cache_size=settings.verdict_cache_size, retries=settings.retries),
+                LlmClaimJudge(
+                    client,
+                    cache_size=settings.verdict_cache_size,
+                    top_logprobs=settings.verdict_logprobs,
+                    retries=settings.retries,
+                ),
                 entailed_at=settings.entailed_at,
                 relevant_at=settings.relevant_at,
                 evidence_sentences=settings.evidence_sentences,

@@ -103,7 +103,7 @@ class LlmClaimJudge:
     """A :class:`~evals.gate.base.ClaimJudge` on any OpenAI-compatible endpoint: one short schema-constrained call
     per claim (and one for relevance), the verdict's probability from logprobs, verdicts cached in memory."""
 
-    def __init__(self, model: VerdictModel, *, cache_size: int = 4096, top_logprobs: int = 5, retries: int = 1) -> None:
+    def __init__(self, model: VerdictModel, *, cache_size: int = 4096, top_logprobs: int = 0, retries: int = 1) -> None:
         if retries < 0:
             raise ConfigurationError(f"gate retries must be 0 or more, got {retries}")
         self.model = model
@@ -211,7 +211,7 @@ class LlmClaimJudge:
                     json_mode=True,
                     max_tokens=32,
                     temperature=0.0,
-                    logprobs=self.top_logprobs,
+                    logprobs=self.top_logprobs or None,  # 0: the label alone, no probability
                 )
                 prompt += result.prompt_tokens or 0
                 completion += result.completion_tokens or 0
