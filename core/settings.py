@@ -213,13 +213,15 @@ class GateSettings(BaseModel):
     #: The judge's endpoint and model when it is not the answer model (default: the answer model judges).
     judge_base_url: str | None = None
     judge_model: str | None = None
-    #: Top alternatives per generated token the judge is asked for, to read each verdict's probability from the
-    #: label's first token (0: none asked; the label alone decides and ``entailed_at``/``relevant_at`` do not
-    #: apply). Off by default: llama-cpp-python's server computes them for every prompt token, which made a
-    #: verdict call 4-5x slower on the 2-core machine (4.9 s against 1.0 s); turn them on for a server that
-    #: serves them cheaply.
-    verdict_logprobs: int = Field(default=0, ge=0, le=20)
-    #: A claim is entailed when the judge says so with at least this probability (with ``verdict_logprobs``).
+    #: Top alternatives per generated token a claim's verdict call asks for, to read p(entailed) from the label's
+    #: first token (0: none; the label alone decides). ``entailed_at`` then holds back weak entailments: 4 of 220
+    #: answers of proof v2's report part that the label alone released (3 swapped roles, 1 distractor).
+    entailment_logprobs: int = Field(default=5, ge=0, le=20)
+    #: The same for the relevance call (0: the label alone; ``relevant_at`` does not apply). Off by default: it
+    #: decided none of 250 report-part answers, and llama-cpp-python's server computes logprobs for every prompt
+    #: token, which made a relevance call 4x slower on the 2-core machine (6.2 s against 1.5 s).
+    relevance_logprobs: int = Field(default=0, ge=0, le=20)
+    #: A claim is entailed when the judge says so with at least this probability (with ``entailment_logprobs``).
     entailed_at: float = Field(default=0.5, ge=0.0, le=1.0)
     #: The answer addresses the question when the judge says so with at least this probability.
     relevant_at: float = Field(default=0.5, ge=0.0, le=1.0)

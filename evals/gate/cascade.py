@@ -161,7 +161,8 @@ class CascadeGate:
                 LlmClaimJudge(
                     client,
                     cache_size=settings.verdict_cache_size,
-                    top_logprobs=settings.verdict_logprobs,
+                    top_logprobs=settings.entailment_logprobs,
+                    relevance_logprobs=settings.relevance_logprobs,
                     retries=settings.retries,
                 ),
                 entailed_at=settings.entailed_at,

@@ -103,12 +103,22 @@ class LlmClaimJudge:
     """A :class:`~evals.gate.base.ClaimJudge` on any OpenAI-compatible endpoint: one short schema-constrained call
     per claim (and one for relevance), the verdict's probability from logprobs, verdicts cached in memory."""
 
-    def __init__(self, model: VerdictModel, *, cache_size: int = 4096, top_logprobs: int = 0, retries: int = 1) -> None:
+    def __init__(
+        self,
+        model: VerdictModel,
+        *,
+        cache_size: int = 4096,
+        top_logprobs: int = 5,
+        relevance_logprobs: int = 0,
+        retries: int = 1,
+    ) -> None:
         if retries < 0:
             raise ConfigurationError(f"gate retries must be 0 or more, got {retries}")
         self.model = model
         self.cache_size = cache_size
+        #: Top alternatives per token asked for by the claim and the relevance calls (0: none, the label decides).
         self.top_logprobs = top_logprobs
+        self.relevance_logprobs = relevance_logprobs
         self.retries = retries
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
 
@@ -127,7 +137,13 @@ class LlmClaimJudge:
         key = self._key("relevance", user)
         hit = self._hit(key)
         if hit is None:
-            result = self._call(RELEVANCE_INSTRUCTION, user, _RELEVANCE_SCHEMA, lambda t: self._field(t, "answer"))
+            result = self._call(
+                RELEVANCE_INSTRUCTION,
+                user,
+                _RELEVANCE_SCHEMA,
+                lambda t: self._field(t, "answer"),
+                logprobs=self.relevance_logprobs,
+            )
             extracted = self._field(result.text, "answer").strip()
             none = label_probability(result.logprobs, (NONE, ""), NONE, field="answer")
             hit = self._store(
@@ -159,7 +175,11 @@ class LlmClaimJudge:
         hit = self._hit(key)
         if hit is not None:
             return hit
-        result = self._call(instruction, user, schema, lambda text: self._label(text, labels))
+
+        def parse(text: str) -> str:
+            return self._label(text, labels)
+
+        result = self._call(instruction, user, schema, parse, logprobs=self.top_logprobs)
         raw = self._label(result.text, labels)
         # The probability of the label that would release: "entailed".
         probability = label_probability(result.logprobs, labels, labels[0])
@@ -193,7 +213,9 @@ class LlmClaimJudge:
                 self._cache.popitem(last=False)
         return verdict
 
-    def _call(self, instruction: str, user: str, schema: dict[str, Any], parse: Callable[[str], object]) -> ChatResult:
+    def _call(
+        self, instruction: str, user: str, schema: dict[str, Any], parse: Callable[[str], object], *, logprobs: int
+    ) -> ChatResult:
         """One constrained call, retried when the server fails or the reply does not parse; the result's token
         counts are those of every attempt that got a reply."""
         messages = [{"role": "system", "content": instruction}, {"role": "user", "content": user}]
@@ -211,7 +233,7 @@ class LlmClaimJudge:
                     json_mode=True,
                     max_tokens=32,
                     temperature=0.0,
-                    logprobs=self.top_logprobs or None,  # 0: the label alone, no probability
+                    logprobs=logprobs or None,  # 0: the label alone, no probability
                 )
                 prompt += result.prompt_tokens or 0
                 completion += result.completion_tokens or 0

@@ -34,7 +34,7 @@ def test_the_label_probability_is_read_where_the_label_starts() -> None:
 
 def test_verdicts_are_cached_by_claim_and_evidence() -> None:
     model = ScriptedChatModel([{"verdict": "entailed"}, {"verdict": "contradicted"}])
-    judge = LlmClaimJudge(model, top_logprobs=5)
+    judge = LlmClaimJudge(model)
     first = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
     again = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
     other = judge.entailment(QUESTION, "Curie was born in Vienna.", EVIDENCE)
@@ -50,15 +50,16 @@ def test_verdicts_are_cached_by_claim_and_evidence() -> None:
 def test_a_verdict_counts_the_tokens_of_its_calls_and_a_cached_one_none() -> None:
     # The first reply does not parse and is retried: both attempts cost tokens.
     model = ScriptedChatModel(["not json", {"verdict": "entailed"}, {"answer": "Warsaw"}], usage=(40, 5))
-    judge = LlmClaimJudge(model, retries=1)
+    judge = LlmClaimJudge(model, retries=1, top_logprobs=0)
     first = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
     assert (first.prompt_tokens, first.completion_tokens) == (80, 10)
-    # without top_logprobs (the default) none are asked for, and the label alone decides
+    # without logprobs none are asked for, and the label alone decides (relevance asks none by default)
     assert model.calls[0].params["logprobs"] is None and first.probability is None
     again = judge.entailment(QUESTION, "Curie was born in Warsaw.", EVIDENCE)
     assert again.cached and (again.prompt_tokens, again.completion_tokens) == (0, 0)
     relevant = judge.relevance(QUESTION, "Warsaw.", EVIDENCE)
     assert relevant.label == "entailed" and (relevant.prompt_tokens, relevant.completion_tokens) == (40, 5)
+    assert model.calls[-1].params["logprobs"] is None and relevant.probability is None
     cached = judge.relevance(QUESTION, "Vienna.", EVIDENCE)  # the same extraction, read against another answer
     assert cached.cached and cached.label == "contradicted" and cached.prompt_tokens == 0
     model.assert_finished()
@@ -89,7 +90,7 @@ def test_relevance_is_the_judge_answering_from_the_evidence_and_the_answer_sayin
 
 @pytest.mark.slow
 def test_the_qwen_judge_tells_entailed_from_negated_and_swapped_claims(qwen_client: ModelClient) -> None:
-    judge = LlmClaimJudge(qwen_client, cache_size=0, top_logprobs=5)
+    judge = LlmClaimJudge(qwen_client, cache_size=0, relevance_logprobs=5)
     right = judge.entailment(QUESTION, "Marie Curie was born in Warsaw.", EVIDENCE)
     negated = judge.entailment(QUESTION, "Marie Curie was not born in Warsaw.", EVIDENCE)
     swapped = judge.entailment(QUESTION, "Marie Curie was born in Vienna.", EVIDENCE)
