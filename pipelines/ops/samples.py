@@ -60,6 +60,7 @@ def sample_of(record: AnswerRecord) -> AnswerSample:
     """The KPI sample of one answer record."""
     p = record.provenance
     decision = p.gate.decision
+    judge_prompt, judge_completion = p.gate.judge_tokens()
     return AnswerSample(
         answer_id=record.answer_id,
         created_at=record.created_at,
@@ -71,8 +72,8 @@ def sample_of(record: AnswerRecord) -> AnswerSample:
         has_facts=bool(record.facts),
         prompt_tokens=p.prompt_tokens,
         completion_tokens=p.completion_tokens,
-        judge_prompt_tokens=p.gate.judge_tokens()[0],
-        judge_completion_tokens=p.gate.judge_tokens()[1],
+        judge_prompt_tokens=judge_prompt,
+        judge_completion_tokens=judge_completion,
         steps_s=tuple((t.step, t.duration_ms / 1000) for t in p.trace if t.status != "skipped"),
         total_s=_wall_time(record),
     )
