@@ -181,6 +181,7 @@ GateStageName = Literal[
     "support_similarity",
     "lexical_support",
     "polarity",
+    "swapped_spans",
     "numbers",
     "entailment",
     "relevance",

@@ -2,8 +2,8 @@
 
 Order: a precheck (abstention, empty answer, no contexts: decided without any check); citation repair (a claim
 whose cited passage does not hold it while another shown passage does is re-pointed, and the repair recorded);
-each configured cheap stage (citation coverage, quoted spans, support similarity, lexical support, polarity,
-numbers); then the judge stages. A cheap stage that fails stops the cascade and the answer is not released
+each configured cheap stage (citation coverage, quoted spans, support similarity, lexical support, polarity, swapped
+spans, numbers); then the judge stages. A cheap stage that fails stops the cascade and the answer is not released
 (``abstained``; the workflow may retry it with the strict prompt). A cheap stage that passes releases nothing:
 release needs every claim ``entailed`` by its evidence sentences and the answer judged relevant
 (:class:`~evals.gate.verification.ClaimVerifier`). Ragas faithfulness and answer relevancy
@@ -35,6 +35,7 @@ from evals.gate.checks.polarity import PolarityCheck
 from evals.gate.checks.quoted_spans import QuotedSpansCheck
 from evals.gate.checks.restates_question import RestatesQuestionCheck
 from evals.gate.checks.support_similarity import SupportSimilarityCheck
+from evals.gate.checks.swapped_spans import SwappedSpansCheck
 from evals.gate.evidence import repair_citations
 from evals.gate.verdicts import LlmClaimJudge
 from evals.gate.verification import ENTAILMENT, RELEVANCE, ClaimVerifier
@@ -153,6 +154,8 @@ class CascadeGate:
             )
         if "polarity" in stages:
             checks.append(PolarityCheck())
+        if "swapped_spans" in stages:
+            checks.append(SwappedSpansCheck())
         if "numbers" in stages:
             checks.append(NumbersCheck())
         verifier = None

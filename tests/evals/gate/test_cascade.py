@@ -178,6 +178,7 @@ def test_cheap_stages_fail_fast_and_never_release_alone(embedder, listening_port
         (ADDED, "support_similarity"),
         (UNCITED, "citation_coverage"),
         ("Marie Curie was not born in Warsaw, Poland [2].", "polarity"),
+        ("She won the Nobel Prize in Chemistry in 1903 and the Nobel Prize in Physics in 1911 [2].", "swapped_spans"),
         ("Marie Curie was born in Warsaw, Poland, in 1876 [2].", "numbers"),
     ):
         record = gate.evaluate(QUESTION, answer, CONTEXTS)
