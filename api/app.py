@@ -50,7 +50,13 @@ def _open(state: AppState) -> None:
         state.audit = build_audit(state.settings, state.store)
         seed_drift(state)
         state.service = build_answer_service(
-            state.settings, state.store, embedder, audit=state.audit, model=state.model, tracing=state.tracing
+            state.settings,
+            state.store,
+            embedder,
+            audit=state.audit,
+            model=state.model,
+            tracing=state.tracing,
+            judge_guard=state.judge_guard,
         )
         state.rewriter = QuestionRewriter(state.model, prompt_registry(state.settings), state.settings.prompts.label)
     except KgragError as exc:

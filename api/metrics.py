@@ -173,18 +173,21 @@ class ApiMetrics:
         )
         self.model_calls = Counter(
             "kgrag_model_calls",
-            "Answer-model calls by outcome (ok, error, rejected by the breaker, cancelled by the request).",
-            ["outcome"],
+            "Model calls by role (answer, judge) and outcome (ok, error, rejected by the breaker, cancelled by the "
+            "request).",
+            ["role", "outcome"],
             registry=r,
         )
         self.model_seconds = Histogram(
             "kgrag_model_call_duration_seconds",
-            "Answer-model call latency.",
-            ["outcome"],
+            "Model call latency by role (answer, judge).",
+            ["role", "outcome"],
             buckets=SLOW_BUCKETS,
             registry=r,
         )
-        self.model_tokens = Counter("kgrag_model_tokens", "Tokens of answer-model calls.", ["kind"], registry=r)
+        self.model_tokens = Counter(
+            "kgrag_model_tokens", "Tokens of model calls by role (answer, judge).", ["role", "kind"], registry=r
+        )
         self.retrieval_seconds = Histogram(
             "kgrag_retrieval_duration_seconds",
             "Retrieval latency of the answers by mode (and the graph-context lookup as graph_context).",
@@ -281,16 +284,22 @@ class ApiMetrics:
             self.ingest_seconds.observe(report.durations_s["total"])
 
     def model_call(
-        self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
+        self,
+        *,
+        seconds: float,
+        outcome: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        role: str = "answer",
     ) -> None:
         if not self.enabled:
             return
-        self.model_calls.labels(outcome).inc()
-        self.model_seconds.labels(outcome).observe(seconds)
+        self.model_calls.labels(role, outcome).inc()
+        self.model_seconds.labels(role, outcome).observe(seconds)
         if prompt_tokens:
-            self.model_tokens.labels("prompt").inc(prompt_tokens)
+            self.model_tokens.labels(role, "prompt").inc(prompt_tokens)
         if completion_tokens:
-            self.model_tokens.labels("completion").inc(completion_tokens)
+            self.model_tokens.labels(role, "completion").inc(completion_tokens)
 
 
 class RequestMetrics:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from retrieval.base import Embedder
 
 if TYPE_CHECKING:
     from core.tracing import Tracing
+    from evals.gate.base import VerdictModel
 
 log = logging.getLogger("kgrag.api")
 
@@ -69,6 +71,9 @@ class AppState:
     drift: DriftWatch | None = None
     #: The tracer provider (None: tracing off).
     tracing: Tracing | None = None
+    #: Wraps the gate's judge client: behind :attr:`breaker` when the judge is the answer endpoint (else its own
+    #: breaker), observed by :attr:`metrics` as role ``judge``.
+    judge_guard: Callable[[ModelClient], VerdictModel] | None = None
 
 
 def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
@@ -79,7 +84,15 @@ def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
     breaker = ModelBreaker(settings.llm_base_url, settings.breaker)
     drift = DriftWatch(settings.drift) if settings.drift.enabled else None
     metrics = ApiMetrics(retrieval_mode=settings.retrieval.mode, drift=drift, enabled=settings.api.metrics_enabled)
-    model = GuardedModel(client, breaker, metrics if metrics.enabled else None)
+    observer = metrics if metrics.enabled else None
+    model = GuardedModel(client, breaker, observer)
+    judge_url = settings.gate.judge_base_url
+    same = judge_url in (None, "", settings.llm_base_url)
+    judge_breaker = breaker if same or judge_url is None else ModelBreaker(judge_url, settings.breaker)
+
+    def judge_guard(judge: ModelClient) -> VerdictModel:
+        return GuardedModel(judge, judge_breaker, observer, role="judge")
+
     state = AppState(
         settings=settings,
         admission=admission,
@@ -88,6 +101,7 @@ def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
         model=model,
         drift=drift,
         tracing=tracing,
+        judge_guard=judge_guard,
     )
     metrics.watch(
         LiveSources(admission, breaker, lambda: review_queue_depth(state), lambda: snapshot_age(state), drift)
@@ -143,7 +157,13 @@ def reopen_if_newer(st: AppState) -> None:
 
         store = open_store(st.settings, st.embedder, create=False)
         st.service = build_answer_service(
-            st.settings, store, st.embedder, audit=st.audit, model=st.model, tracing=st.tracing
+            st.settings,
+            store,
+            st.embedder,
+            audit=st.audit,
+            model=st.model,
+            tracing=st.tracing,
+            judge_guard=st.judge_guard,
         )
         st.store = store
         log.info("switched to snapshot %s", current)

@@ -30,8 +30,10 @@ class ChatModel(Protocol):
         json_mode: bool = False,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        logprobs: int | None = None,
     ) -> ChatResult:
-        """One chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema)."""
+        """One chat completion; with ``json_mode`` ask for a JSON object (optionally constrained by a schema); with
+        ``logprobs``, that many top alternatives per generated token where the server gives them."""
         ...
 
     def chat_json(
@@ -49,8 +51,15 @@ class ModelCallObserver(Protocol):
     """Told about each model call (the API's metrics): how long it took, how it ended, and the tokens it used."""
 
     def model_call(
-        self, *, seconds: float, outcome: str, prompt_tokens: int | None, completion_tokens: int | None
+        self,
+        *,
+        seconds: float,
+        outcome: str,
+        prompt_tokens: int | None,
+        completion_tokens: int | None,
+        role: str = "answer",
     ) -> None:
         """``outcome``: ``ok``, ``error`` (the endpoint failed), ``rejected`` (the breaker is open) or ``cancelled``
-        (the request's deadline passed or its client left while the call was in flight)."""
+        (the request's deadline passed or its client left while the call was in flight). ``role``: ``answer`` (the
+        answer model and the rewriter) or ``judge`` (the gate's verdict calls)."""
         ...

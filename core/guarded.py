@@ -15,10 +15,19 @@ class GuardedModel:
     """A :class:`~core.base.ChatModel` that runs every call of ``inner`` through ``breaker`` and tells ``observer``
     about it; what ``inner`` returns or raises passes through unchanged."""
 
-    def __init__(self, inner: ChatModel, breaker: ModelBreaker, observer: ModelCallObserver | None = None) -> None:
+    def __init__(
+        self,
+        inner: ChatModel,
+        breaker: ModelBreaker,
+        observer: ModelCallObserver | None = None,
+        *,
+        role: str = "answer",
+    ) -> None:
         self.inner = inner
         self.breaker = breaker
         self.observer = observer
+        #: What the calls are for, as the observer counts them: ``answer`` or ``judge``.
+        self.role = role
 
     @property
     def model(self) -> str:
@@ -32,6 +41,7 @@ class GuardedModel:
         json_mode: bool = False,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        logprobs: int | None = None,
     ) -> ChatResult:
         started = time.perf_counter()
         outcome = "error"
@@ -44,6 +54,7 @@ class GuardedModel:
                     json_mode=json_mode,
                     max_tokens=max_tokens,
                     temperature=temperature,
+                    logprobs=logprobs,
                 )
             )
             outcome = "ok"
@@ -61,6 +72,7 @@ class GuardedModel:
                     outcome=outcome,
                     prompt_tokens=result.prompt_tokens if result else None,
                     completion_tokens=result.completion_tokens if result else None,
+                    role=self.role,
                 )
 
     def chat_json(

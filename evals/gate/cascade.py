@@ -127,9 +127,12 @@ class CascadeGate:
         client: VerdictModel,
         embedder: Embedder,
         judge_factory: JudgeFactory | None = None,
+        *,
+        verdicts: VerdictModel | None = None,
     ) -> CascadeGate:
         """The stages ``settings.stages`` names, in the cascade's fixed order, with their thresholds; ``client``
-        judges. Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient` and ``judge_factory`` to build it."""
+        judges (``verdicts``, when given, makes the claim and relevance verdicts instead, e.g. ``client`` behind a
+        breaker). Ragas' ``judge`` stage needs a :class:`~core.llm.ModelClient` and ``judge_factory`` to build it."""
         stages = set(settings.stages)
         checks: list[GateCheck] = []
         if "restates_question" in stages:
@@ -162,7 +165,7 @@ class CascadeGate:
         if ENTAILMENT in stages:
             verifier = ClaimVerifier(
                 LlmClaimJudge(
-                    client,
+                    verdicts or client,
                     cache_size=settings.verdict_cache_size,
                     top_logprobs=settings.entailment_logprobs,
                     relevance_logprobs=settings.relevance_logprobs,

@@ -22,7 +22,7 @@ from retrieval.traced import TracedRetriever
 if TYPE_CHECKING:
     from core.llm import ModelClient
     from core.tracing import Tracing
-    from evals.gate.base import AnswerGate
+    from evals.gate.base import AnswerGate, VerdictModel
     from pipelines.answer.service import AnswerService
     from pipelines.store.knowledge import KnowledgeStore
 
@@ -34,10 +34,12 @@ def build_answer_service(
     audit: AuditStore | None = None,
     model: ChatModel | None = None,
     tracing: Tracing | None = None,
+    judge_guard: Callable[[ModelClient], VerdictModel] | None = None,
 ) -> AnswerService:
     """The answer service; ``model`` (default: a client of the configured endpoint) makes the answers, e.g. the
-    API's client behind its breaker. The gate's judge has a client of its own. With ``tracing``, answers, their
-    steps, retrievals, model calls and gate stages are spans."""
+    API's client behind its breaker. The gate's judge has a client of its own, wrapped by ``judge_guard`` when
+    given (the API: behind the breaker too, observed by the metrics). With ``tracing``, answers, their steps,
+    retrievals, model calls and gate stages are spans."""
     r = settings.retrieval
     tracer = tracer_of(tracing)
     retriever: Retriever = build_retriever(settings, store, embedder)
@@ -58,7 +60,7 @@ def build_answer_service(
         chunks=store.chunks,
         registry=registry,
         client=model or client,
-        gate=lazy.build_gate(settings.gate, client, embedder, tracer, judge_factory=ragas_judge),
+        gate=lazy.build_gate(settings.gate, client, embedder, tracer, judge_factory=ragas_judge, guard=judge_guard),
         audit=SnapshottingAuditStore(audit, store.chunks, lambda: store.snapshot_id),
         prompt_label=settings.prompts.label,
         top_k=r.top_k,

@@ -102,7 +102,7 @@ def test_an_unreachable_model_opens_the_breaker_and_answers_fail_fast(live_api, 
     scrape = samples(api.client.get("/metrics").text)
     assert value(scrape, "kgrag_model_breaker_state", state="open") == 1
     assert value(scrape, "kgrag_model_breaker_state", state="closed") == 0
-    assert value(scrape, "kgrag_model_calls_total", outcome="error") == 2  # the generate step's two attempts
+    assert value(scrape, "kgrag_model_calls_total", role="answer", outcome="error") == 2  # generate's two attempts
     assert value(scrape, "kgrag_http_requests_total", method="POST", route="/v1/answer", status="503") == 2
     assert total(scrape, "kgrag_answers_total") == 0, "no answer was made"
 
@@ -142,9 +142,14 @@ def test_answers_with_the_tiny_model_are_counted(live_api, sample_store: Path, s
     assert value(scrape, "kgrag_answer_tokens_total", kind="prompt") == prompt_tokens
     assert value(scrape, "kgrag_answer_tokens_total", kind="completion") == completion_tokens
     # the model calls: at least the answers' generations (a strict retry makes more), with their tokens
-    assert value(scrape, "kgrag_model_calls_total", outcome="ok") >= 2
-    assert value(scrape, "kgrag_model_tokens_total", kind="prompt") >= prompt_tokens
-    assert value(scrape, "kgrag_model_call_duration_seconds_count", outcome="ok") >= 2
+    assert value(scrape, "kgrag_model_calls_total", role="answer", outcome="ok") >= 2
+    assert value(scrape, "kgrag_model_tokens_total", role="answer", kind="prompt") >= prompt_tokens
+    assert value(scrape, "kgrag_model_call_duration_seconds_count", role="answer", outcome="ok") >= 2
+    # the gate's verdict calls are model calls too, counted apart as the judge's
+    judged = sum(r["provenance"]["gate"].get("judge_prompt_tokens") or 0 for r in records)
+    assert value(scrape, "kgrag_model_tokens_total", role="judge", kind="prompt") >= judged
+    if judged:
+        assert value(scrape, "kgrag_model_calls_total", role="judge", outcome="ok") >= 1
     assert value(scrape, "kgrag_http_requests_total", method="POST", route="/v1/answer", status="200") == 2
     assert value(scrape, "kgrag_http_request_duration_seconds_count", method="POST", route="/v1/answer") == 2
     assert value(scrape, "kgrag_admission_in_flight") == 0 and value(scrape, "kgrag_admission_waiting") == 0
