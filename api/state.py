@@ -87,8 +87,10 @@ def build_state(settings: Settings, tracing: Tracing | None = None) -> AppState:
     observer = metrics if metrics.enabled else None
     model = GuardedModel(client, breaker, observer)
     judge_url = settings.gate.judge_base_url
-    same = judge_url in (None, "", settings.llm_base_url)
-    judge_breaker = breaker if same or judge_url is None else ModelBreaker(judge_url, settings.breaker)
+    # a judge on another endpoint has a breaker of its own; on the answer model's, it shares that one
+    judge_breaker = (
+        ModelBreaker(judge_url, settings.breaker) if judge_url and judge_url != settings.llm_base_url else breaker
+    )
 
     def judge_guard(judge: ModelClient) -> VerdictModel:
         return GuardedModel(judge, judge_breaker, observer, role="judge")

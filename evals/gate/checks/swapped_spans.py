@@ -59,9 +59,9 @@ def swapped(claim: str, sentence: str) -> tuple[str, str] | None:
     """The two spans of ``sentence`` that ``claim`` holds in each other's place (names or numbers), or None.
 
     Either the words where the two differ read ``A M B`` in the sentence and ``B M A`` in the claim (``M`` not a
-    short coordination: "Pierre and Marie" for "Marie and Pierre" changes no role), or the
-    sentence opens with a pronoun that the claim replaces by one of the sentence's names, and that name's place
-    holds another name (every other word equal)."""
+    short coordination: "Pierre and Marie" for "Marie and Pierre" changes no role), or the sentence opens with a
+    pronoun that the claim replaces by one of the sentence's names, and that name's place holds another name
+    (every other word equal)."""
     source, said = _tokens(sentence), _tokens(claim)
     a, b = [w.casefold() for w in source], [w.casefold() for w in said]
     prefix, suffix = _common_ends(a, b)
