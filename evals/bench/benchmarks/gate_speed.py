@@ -7,13 +7,16 @@ Generation is the ``generate`` step (plus ``generate_strict`` when the strict re
 step (plus ``gate_strict``); both are measured in the same run, on the same machine, for the same answer. The goal
 of issue 7 was a mean ratio <= 1.0, issue 18's is <= 0.5 with the claim judge. Answers whose model call was skipped
 (no passages, a blocked question) are listed but left out of the ratio. Each row also has the generation's and the
-judge's tokens."""
+judge's tokens, and the whole answer's seconds (the service call, request to stored record): the summary's median
+over all answers and over released ones is issue 19's "time to a released answer"."""
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,8 +57,9 @@ def read_questions(path: Path) -> list[str]:
     return questions
 
 
-def timing(record: AnswerRecord) -> dict[str, Any]:
-    """Generation and gate milliseconds of one answer, from its workflow trace, and their ratio."""
+def timing(record: AnswerRecord, seconds: float | None = None) -> dict[str, Any]:
+    """Generation and gate milliseconds of one answer, from its workflow trace, and their ratio; ``seconds``: the
+    whole answer as the caller timed it."""
     trace = record.provenance.trace
     generation = sum(t.duration_ms for t in trace if t.step in GENERATION_STEPS and t.status != "skipped")
     gate = sum(t.duration_ms for t in trace if t.step in GATE_STEPS and t.status != "skipped")
@@ -75,6 +79,7 @@ def timing(record: AnswerRecord) -> dict[str, Any]:
         "generation_tokens": [record.provenance.prompt_tokens, record.provenance.completion_tokens],
         "judge_tokens": [judge_prompt, judge_completion],
         "strict_retry": any(t.step == "generate_strict" and t.status != "skipped" for t in trace),
+        "seconds": None if seconds is None else round(seconds, 3),
     }
 
 
@@ -83,6 +88,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     timed = [r for r in rows if r["ratio"] is not None]
     ratios = [float(r["ratio"]) for r in timed]
     total_generation = sum(r["generation_ms"] for r in timed)
+    whole = [float(r["seconds"]) for r in rows if r.get("seconds") is not None]
+    released = [float(r["seconds"]) for r in rows if r.get("seconds") is not None and r.get("decision") == "released"]
     return {
         "answers": len(rows),
         "timed": len(timed),
@@ -92,6 +99,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "mean_gate_ms": round(sum(r["gate_ms"] for r in timed) / len(timed), 1) if timed else None,
         "judge_ran": sum(1 for r in timed if r["judge_ran"]),
         "mean_judge_prompt_tokens": round(sum(r["judge_tokens"][0] for r in timed) / len(timed), 1) if timed else None,
+        "median_seconds": round(statistics.median(whole), 3) if whole else None,
+        "released": len(released),
+        "median_released_seconds": round(statistics.median(released), 3) if released else None,
         "rows": list(rows),
     }
 
@@ -143,7 +153,9 @@ def main(
                 task = progress.add_task("answer", total=len(asked))
                 try:
                     for question in asked:
-                        rows.append(timing(service.answer(question)))
+                        started = time.perf_counter()
+                        record = service.answer(question)
+                        rows.append(timing(record, time.perf_counter() - started))
                         progress.console.print(json.dumps(rows[-1]))  # the log keeps every row
                         progress.advance(task)
                 except (KeyboardInterrupt, SystemExit):  # stopped early: report the answers that completed
@@ -172,6 +184,12 @@ def main(
             f"mean gate/generation ratio {mean['mean']:.3f} [95% CI {mean['ci_low']:.3f}, {mean['ci_high']:.3f}] "
             f"over {summary['timed']} answers; total gate / total generation {summary['total_ratio']:.3f}; "
             f"judge ran on {summary['judge_ran']} of {summary['timed']}"
+        )
+    if summary["median_seconds"] is not None:
+        released = summary["median_released_seconds"]
+        out.print(
+            f"whole answer: median {summary['median_seconds']:.2f} s over {len(rows)}; released "
+            f"{summary['released']}" + (f", median {released:.2f} s" if released is not None else "")
         )
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

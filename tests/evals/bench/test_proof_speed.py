@@ -40,7 +40,8 @@ def test_generation_and_gate_times_come_from_the_same_answers_trace() -> None:
         [("retrieve", 50.0, "ok"), ("generate", 4000.0, "ok"), ("gate", 1000.0, "ok"), ("gate_strict", 0.0, "skipped")],
         [("citation_coverage", "inconclusive"), ("judge", "pass")],
     )
-    row = timing(record)
+    row = timing(record, 5.4321)
+    assert row["seconds"] == 5.432 and timing(record)["seconds"] is None
     assert row["generation_ms"] == 4000.0 and row["gate_ms"] == 1000.0 and row["ratio"] == 0.25
     assert row["judge_ran"] and not row["strict_retry"]
     retried = timing(
@@ -66,11 +67,16 @@ def test_the_summary_averages_per_answer_ratios_and_leaves_untimed_answers_out()
         {"generation_ms": 3000.0, "gate_ms": 300.0, "ratio": 0.1, "judge_ran": False, "judge_tokens": [0, 0]},
         {"generation_ms": 0.0, "gate_ms": 0.0, "ratio": None, "judge_ran": False, "judge_tokens": [0, 0]},
     ]
+    for row, seconds, decision in zip(rows, (2.0, 4.0, 0.5), ("released", "abstained", "released"), strict=True):
+        row |= {"seconds": seconds, "decision": decision}
     summary = summarise(rows)
     assert summary["answers"] == 3 and summary["timed"] == 2 and summary["judge_ran"] == 1
     assert summary["mean_ratio"]["mean"] == pytest.approx(0.3)
     assert summary["total_ratio"] == pytest.approx(800 / 4000)
     assert summary["mean_judge_prompt_tokens"] == 200.0
+    # whole-answer seconds: every answer counts (untimed by the trace or not); released ones on their own
+    assert summary["median_seconds"] == 2.0 and summary["released"] == 2
+    assert summary["median_released_seconds"] == pytest.approx(1.25)
 
 
 def test_questions_file_errors_are_clear(tmp_path: Path) -> None:
