@@ -74,7 +74,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(KgragError)
     async def kgrag_error(request: Request, exc: KgragError) -> JSONResponse:
         if exc.http_status >= 500:
-            log.warning("request %s: %s: %s", request_id_of(request.scope), exc.code, exc)
+            log.warning("request %s: %s: %s", request_id_of(request.scope), exc.code, exc, exc_info=exc)
         return problem_from_error(exc, request_id_of(request.scope))
 
     @app.exception_handler(StarletteHTTPException)

@@ -14,16 +14,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import snowballstemmer
-
 from core.errors import ConfigurationError
+from core.stemming import EnglishStemmer
 from core.text import STOPWORDS, split_sentences
 from core.types import RetrievedChunk
 from retrieval.context import approximate_tokens
 
 _WORD = re.compile(r"\w+")
 _PRONOUN_OPENING = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their|This|These|Those|The (?:company|band|film))\b")
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = EnglishStemmer()  # thread-safe: the API stems in several threads at once
 #: Score of a sentence holding a graph fact about the question's entities, and of one naming another passage.
 FACT_WEIGHT = 1.5
 BRIDGE_WEIGHT = 1.0
@@ -32,7 +31,7 @@ BRIDGE_WEIGHT = 1.0
 def word_stems(text: str) -> set[str]:
     """Content words of ``text``, case-folded and stemmed; numbers kept whole."""
     words = (w.casefold() for w in _WORD.findall(text))
-    return {w if w.isdigit() else _STEMMER.stemWord(w) for w in words if w not in STOPWORDS and len(w) > 1}
+    return {w if w.isdigit() else _STEMMER.stem(w) for w in words if w not in STOPWORDS and len(w) > 1}
 
 
 @dataclass(frozen=True)

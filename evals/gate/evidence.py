@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import simplemma
-import snowballstemmer
 
+from core.stemming import EnglishStemmer
 from core.text import SUPPORT_STOPWORDS, sentence_spans
 from evals.gate.base import CheckInput, Claim
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
 _PRONOUN_OPENING = re.compile(r"^(?:He|She|It|They|His|Her|Its|Their|This|These|The (?:company|band|film|city|town))\b")
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = EnglishStemmer()  # thread-safe: the API stems in several threads at once
 
 
 def forms(text: str) -> set[str]:
@@ -37,7 +37,7 @@ def forms(text: str) -> set[str]:
         if word[0].isdigit():
             out.add(word)
         else:
-            out.add(_STEMMER.stemWord(simplemma.lemmatize(word, lang="en").casefold()))
+            out.add(_STEMMER.stem(simplemma.lemmatize(word, lang="en").casefold()))
     return out
 
 

@@ -16,10 +16,10 @@ import re
 from dataclasses import dataclass
 
 import simplemma
-import snowballstemmer
 from rapidfuzz import fuzz, process
 
 from core.errors import ConfigurationError
+from core.stemming import EnglishStemmer
 from core.text import SUPPORT_STOPWORDS
 from evals.gate.base import CheckInput, CheckResult, Claim
 from evals.gate.checks.claims import band, validate_band
@@ -45,13 +45,13 @@ def _tokens(text: str) -> list[_Token]:
     return out
 
 
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = EnglishStemmer()  # thread-safe: the API stems in several threads at once
 
 
 def _forms(word: str) -> tuple[str, str]:
     """The word's lemma (irregular forms: taught -> teach) and its Snowball stem (developed -> develop): each
     catches inflections the other misses."""
-    return simplemma.lemmatize(word, lang="en").casefold(), _STEMMER.stemWord(word)
+    return simplemma.lemmatize(word, lang="en").casefold(), _STEMMER.stem(word)
 
 
 def _vocabulary(texts: list[str]) -> set[str]:
