@@ -12,18 +12,12 @@ import threading
 import snowballstemmer
 
 
-class _PerThread(threading.local):
-    """The calling thread's English Snowball stemmer."""
+class EnglishStemmer(threading.local):
+    """The Snowball English stem of a word (``developed`` -> ``develop``); one stemmer per calling thread (a
+    ``threading.local``: each thread runs ``__init__`` at its first use)."""
 
     def __init__(self) -> None:
         self.english = snowballstemmer.stemmer("english")
 
-
-class EnglishStemmer:
-    """The Snowball English stem of a word (``developed`` -> ``develop``); one stemmer per calling thread."""
-
-    def __init__(self) -> None:
-        self._local = _PerThread()
-
     def stem(self, word: str) -> str:
-        return str(self._local.english.stemWord(word))
+        return str(self.english.stemWord(word))
